@@ -1,0 +1,397 @@
+"""The dialogue engine: one bot turn, from the visitor's text to a reply and its decision trace.
+
+Order of a turn (see DESIGN.md, "The turn pipeline"): images the route cannot see → handoff;
+answer cache; intent (may route to handoff, a canned answer or a tool); rules; retrieval (a
+close Q&A pair answers directly; nothing relevant → say so and offer a human); the routed LLM
+with tools; then the degradation chain: built-in model (if its queue fits the turn's budget),
+an extractive quote, fallback rules, and finally a human (or leave-a-message when no agent is
+online). Every decision lands in the Trace. The engine never raises for a provider failure:
+the visitor always gets a reply, and ``reply.source`` says which path produced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Literal
+
+import msgspec
+
+from appliance.core import prompts
+from appliance.core.cache import CACHEABLE_SOURCES, cache_key
+from appliance.core.errors import AllProvidersFailed
+from appliance.core.ports import (
+    ChatMessage, ChatRequest, ChatRouter, ImagePart, IntentClassifier, KnowledgeBase, LocalChatModel,
+    ReplyCache, TokenSink,
+)
+from appliance.core.retrieval import extract_answer
+from appliance.core.rules import Rule, RuleSet
+from appliance.core.tools import Tool, call_tool
+from appliance.core.types import Attempt, ChunkHit, Citation, Reply, ToolCall, Trace
+
+HANDOFF_TEXT = "I'm connecting you with a human agent, who will reply here shortly."
+LEAVE_MESSAGE_TEXT = (
+    "No agent is online right now. Please leave your message and contact details here, "
+    "and we will get back to you."
+)
+NO_ANSWER_TEXT = (
+    "I couldn't find that in our knowledge base. Would you like me to connect you with a human agent?"
+)
+IMAGE_HANDOFF_TEXT = "Thanks for the image. A person will look at it and reply here shortly."
+MAX_TOOL_ROUNDS = 3
+
+
+class IntentAction(msgspec.Struct, frozen=True, kw_only=True):
+    kind: Literal["none", "handoff", "answer", "tool"] = "none"
+    answer: str = ""
+    tool: str = ""
+
+
+class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
+    turn_budget_s: float = 8.0
+    top_k: int = 4
+    min_relevance: float = 0.35
+    qa_direct_threshold: float = 0.86
+    low_confidence_handoffs: int = 2
+    llm_max_tokens: int = 512
+    local_max_tokens: int = 160
+    temperature: float = 0.2
+
+
+class TurnInput(msgspec.Struct, kw_only=True):
+    conversation_id: str
+    text: str
+    history: list[ChatMessage] = msgspec.field(default_factory=list)
+    images: list[ImagePart] = msgspec.field(default_factory=list)
+    low_confidence_streak: int = 0
+    agents_online: bool = True
+
+
+class Turn(msgspec.Struct, kw_only=True):
+    reply: Reply
+    trace: Trace
+    handoff: bool = False
+    low_confidence: bool = False
+
+
+Next = Callable[[TurnInput, TokenSink | None], Awaitable[Turn]]
+Middleware = Callable[[TurnInput, TokenSink | None, Next], Awaitable[Turn]]
+FallbackHandler = Callable[[TurnInput, Trace], Awaitable[Reply | None]]
+
+
+class _Clock:
+    def __init__(self, budget_s: float) -> None:
+        self.start = time.perf_counter()
+        self.deadline = time.monotonic() + budget_s
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+class Agent:
+    def __init__(
+        self, *, router: ChatRouter | None = None, local_model: LocalChatModel | None = None,
+        knowledge: KnowledgeBase | None = None, intents: IntentClassifier | None = None,
+        intent_actions: dict[str, IntentAction] | None = None, rules: list[Rule] | None = None,
+        caches: list[ReplyCache] | None = None, tools: list[Tool] | None = None,
+        fallback_handler: FallbackHandler | None = None, middleware: list[Middleware] | None = None,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.router = router
+        self.local_model = local_model
+        self.knowledge = knowledge
+        self.intents = intents
+        self.intent_actions = intent_actions or {}
+        all_rules = rules or []
+        self._rules = RuleSet([r for r in all_rules if r.stage == "always"])
+        self._fallback_rules = RuleSet([r for r in all_rules if r.stage == "fallback"])
+        self.caches = caches or []
+        self.tools = {tool.name: tool for tool in tools or []}
+        self.fallback_handler = fallback_handler
+        self.settings = settings or EngineSettings()
+        run: Next = self._run
+        for layer in reversed(middleware or []):
+            run = _wrap(layer, run)
+        self._pipeline = run
+
+    async def process(self, turn: TurnInput, on_token: TokenSink | None = None) -> Turn:
+        """Answer one visitor message; tokens go to ``on_token`` as they are produced."""
+        return await self._pipeline(turn, on_token)
+
+    async def stream(self, turn: TurnInput) -> AsyncIterator[str | Turn]:
+        """Yield reply tokens as they come, then the finished Turn."""
+        tokens: asyncio.Queue[str | None] = asyncio.Queue()
+
+        async def sink(token: str) -> None:
+            tokens.put_nowait(token)
+
+        task = asyncio.ensure_future(self.process(turn, sink))
+        task.add_done_callback(lambda _: tokens.put_nowait(None))
+        try:
+            while (token := await tokens.get()) is not None:
+                yield token
+            yield await task
+        finally:
+            task.cancel()
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    async def _run(self, turn: TurnInput, on_token: TokenSink | None) -> Turn:
+        clock = _Clock(self.settings.turn_budget_s)
+        trace = Trace(
+            trace_id=f"tr_{secrets.token_hex(12)}", conversation_id=turn.conversation_id,
+            created_ms=time.time_ns() // 1_000_000, text=turn.text,
+        )
+        result = await self._decide(turn, trace, clock, on_token)
+        trace.source = result.reply.source
+        trace.timings_ms["total"] = _ms(clock.start)
+        return result
+
+    async def _decide(self, turn: TurnInput, trace: Trace, clock: _Clock, on_token: TokenSink | None) -> Turn:
+        if turn.images and (self.router is None or not self.router.supports_vision(turn.conversation_id)):
+            return self._handoff(turn, trace, "image sent and the routed model has no vision", IMAGE_HANDOFF_TEXT)
+
+        kb_version = await self.knowledge.version() if self.knowledge else 0
+        route = self.router.route_key(turn.conversation_id) if self.router else "local"
+        key = cache_key(turn.text, kb_version, f"{prompts.GROUNDED.id}@{prompts.GROUNDED.version}", route)
+        if not turn.images and (cached := await self._cache_get(key, trace)) is not None:
+            await _emit(on_token, cached.text)
+            return Turn(reply=cached, trace=trace)
+
+        intent_name = await self._classify(turn, trace)
+        if (early := await self._act_on_intent(turn, trace, intent_name, on_token)) is not None:
+            return early
+        if (ruled := await self._apply_rule(self._rules.match(turn.text, intent_name), turn, trace, on_token)):
+            return ruled
+
+        relevant = await self._retrieve(turn, trace)
+        if relevant and relevant[0].is_qa and (relevant[0].vector_similarity or 0) >= self.settings.qa_direct_threshold:
+            best = relevant[0]
+            reply = Reply(text=best.answer, source="knowledge_qa", citations=[_cite(best)])
+            await _emit(on_token, reply.text)
+            return await self._finish(Turn(reply=reply, trace=trace), key)
+        if kb_version and not relevant and trace.intent is None:
+            trace.fallbacks.append("nothing relevant in the knowledge base")
+            streak = turn.low_confidence_streak + 1
+            if streak >= self.settings.low_confidence_handoffs:
+                return self._handoff(turn, trace, f"low confidence {streak} turns in a row", HANDOFF_TEXT)
+            reply = Reply(text=NO_ANSWER_TEXT, source="no_answer")
+            await _emit(on_token, reply.text)
+            return Turn(reply=reply, trace=trace, low_confidence=True)
+
+        if (answered := await self._ask_llm(turn, trace, clock, relevant, on_token)) is not None:
+            return await self._finish(answered, key)
+        if (local := await self._ask_local(turn, trace, clock, relevant, on_token)) is not None:
+            return await self._finish(local, key)
+        return await self._degrade(turn, trace, relevant, on_token)
+
+    async def _degrade(
+        self, turn: TurnInput, trace: Trace, relevant: list[ChunkHit], on_token: TokenSink | None
+    ) -> Turn:
+        if relevant and (quote := extract_answer(turn.text, relevant[0])):
+            reply = Reply(text=quote, source="extractive", citations=[_cite(relevant[0])])
+            trace.fallbacks.append(f"extractive answer from {relevant[0].chunk_id}")
+            await _emit(on_token, reply.text)
+            return Turn(reply=reply, trace=trace)
+        if (ruled := await self._apply_rule(self._fallback_rules.match(turn.text, trace.intent), turn, trace,
+                                            on_token)):
+            return ruled
+        if self.fallback_handler is not None and (handled := await self.fallback_handler(turn, trace)):
+            trace.fallbacks.append("fallback handler answered")
+            await _emit(on_token, handled.text)
+            return Turn(reply=handled, trace=trace)
+        return self._handoff(turn, trace, "degradation chain exhausted", HANDOFF_TEXT)
+
+    # -- steps --------------------------------------------------------------------------
+
+    async def _cache_get(self, key: str, trace: Trace) -> Reply | None:
+        if not self.caches:
+            return None
+        started = time.perf_counter()
+        trace.cache = "miss"
+        try:
+            for level in self.caches:
+                try:
+                    reply = await level.get(key)
+                except Exception as exc:  # a cache outage must never fail a turn
+                    trace.fallbacks.append(f"cache {level.name} unavailable: {type(exc).__name__}")
+                    continue
+                if reply is not None:
+                    trace.cache = level.name
+                    return reply
+            return None
+        finally:
+            trace.timings_ms["cache"] = _ms(started)
+
+    async def _finish(self, turn: Turn, key: str) -> Turn:
+        if turn.reply.source in CACHEABLE_SOURCES and self.caches:
+            for level in self.caches:
+                try:
+                    await level.put(key, turn.reply)
+                except Exception as exc:
+                    turn.trace.fallbacks.append(f"cache {level.name} write failed: {type(exc).__name__}")
+        return turn
+
+    async def _classify(self, turn: TurnInput, trace: Trace) -> str | None:
+        if self.intents is None:
+            return None
+        started = time.perf_counter()
+        match = await self.intents.classify(turn.text)
+        trace.timings_ms["intent"] = _ms(started)
+        trace.intent_confidence = round(match.confidence, 4)
+        trace.intent = match.name if match.in_scope else None
+        return trace.intent
+
+    async def _act_on_intent(
+        self, turn: TurnInput, trace: Trace, intent: str | None, on_token: TokenSink | None
+    ) -> Turn | None:
+        action = self.intent_actions.get(intent or "")
+        if action is None or action.kind == "none":
+            return None
+        if action.kind == "handoff":
+            return self._handoff(turn, trace, f"intent {intent}", HANDOFF_TEXT)
+        text = action.answer if action.kind == "answer" else await self._run_tool(action.tool, turn, trace)
+        reply = Reply(text=text, source="intent")
+        await _emit(on_token, reply.text)
+        return Turn(reply=reply, trace=trace)
+
+    async def _apply_rule(
+        self, rule: Rule | None, turn: TurnInput, trace: Trace, on_token: TokenSink | None
+    ) -> Turn | None:
+        if rule is None:
+            return None
+        trace.rules_fired.append(rule.name)
+        if rule.action == "handoff":
+            return self._handoff(turn, trace, f"rule {rule.name}", HANDOFF_TEXT)
+        text = rule.answer if rule.action == "answer" else await self._run_tool(rule.tool, turn, trace)
+        reply = Reply(text=text, source="rule")
+        await _emit(on_token, reply.text)
+        return Turn(reply=reply, trace=trace)
+
+    async def _run_tool(self, name: str, turn: TurnInput, trace: Trace) -> str:
+        started = time.perf_counter()
+        result, error = await call_tool(self.tools, name, msgspec.json.encode({"text": turn.text}).decode())
+        trace.tool_calls.append(ToolCall(name=name, arguments=turn.text, result=result, error=error,
+                                         latency_ms=_ms(started)))
+        return result if not error else "Sorry, I couldn't look that up right now."
+
+    async def _retrieve(self, turn: TurnInput, trace: Trace) -> list[ChunkHit]:
+        if self.knowledge is None:
+            return []
+        started = time.perf_counter()
+        hits = await self.knowledge.search(turn.text, self.settings.top_k)
+        trace.timings_ms["retrieval"] = _ms(started)
+        trace.chunks = hits
+        return [h for h in hits if (h.vector_similarity or 0.0) >= self.settings.min_relevance]
+
+    async def _ask_llm(
+        self, turn: TurnInput, trace: Trace, clock: _Clock, relevant: list[ChunkHit], on_token: TokenSink | None
+    ) -> Turn | None:
+        if self.router is None:
+            return None
+        started = time.perf_counter()
+        template = prompts.GROUNDED
+        trace.template_id, trace.template_version = template.id, template.version
+        user = ChatMessage(role="user", content=turn.text, images=turn.images)
+        messages = prompts.build_messages(template, relevant, turn.history, user)
+        tools = [tool.openai_schema() for tool in self.tools.values()]
+        try:
+            for _ in range(MAX_TOOL_ROUNDS):
+                request = ChatRequest(messages=messages, max_tokens=self.settings.llm_max_tokens,
+                                      temperature=self.settings.temperature, tools=tools)
+                outcome = await self.router.complete(turn.conversation_id, request, on_token, clock.deadline)
+                trace.attempts.extend(outcome.attempts)
+                trace.route, trace.arm = outcome.model, outcome.arm
+                trace.tokens_in += outcome.result.tokens_in
+                trace.tokens_out += outcome.result.tokens_out
+                if not outcome.result.tool_calls:
+                    break
+                messages = [*messages, ChatMessage(role="assistant", content=outcome.result.text, tool_calls=[
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in outcome.result.tool_calls
+                ])]
+                for call in outcome.result.tool_calls:
+                    began = time.perf_counter()
+                    result, error = await call_tool(self.tools, call.name, call.arguments)
+                    trace.tool_calls.append(ToolCall(name=call.name, arguments=call.arguments, result=result,
+                                                     error=error, latency_ms=_ms(began)))
+                    messages.append(ChatMessage(role="tool", tool_call_id=call.id, content=result or error))
+        except AllProvidersFailed as failure:
+            trace.attempts.extend(a for a in failure.attempts if isinstance(a, Attempt))
+            trace.fallbacks.append(f"LLM providers failed: {failure}")
+            return None
+        finally:
+            trace.timings_ms["llm"] = _ms(started)
+        reply = Reply(text=outcome.result.text.strip(), source="llm", citations=[_cite(h) for h in relevant])
+        return Turn(reply=reply, trace=trace)
+
+    async def _ask_local(
+        self, turn: TurnInput, trace: Trace, clock: _Clock, relevant: list[ChunkHit], on_token: TokenSink | None
+    ) -> Turn | None:
+        local = self.local_model
+        if local is None:
+            return None
+        wait = local.estimated_wait_s(self.settings.local_max_tokens)
+        if wait > clock.remaining():
+            trace.fallbacks.append(f"built-in model skipped: queue needs ~{wait:.1f}s, "
+                                   f"{max(clock.remaining(), 0):.1f}s left in the turn budget")
+            trace.attempts.append(Attempt(provider=local.name, status="skipped", error_kind="budget"))
+            return None
+        template = prompts.LOCAL_GROUNDED
+        trace.template_id, trace.template_version = template.id, template.version
+        messages = prompts.build_messages(template, relevant[:2], turn.history[-2:],
+                                          ChatMessage(role="user", content=turn.text), max_context_chars=1500)
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                local.complete(ChatRequest(messages=messages, max_tokens=self.settings.local_max_tokens,
+                                           temperature=self.settings.temperature), on_token),
+                timeout=max(clock.remaining(), 0.1),
+            )
+        except (TimeoutError, Exception) as exc:
+            kind = "timeout" if isinstance(exc, TimeoutError) else "local_error"
+            trace.attempts.append(Attempt(provider=local.name, status="error", error_kind=kind, error=str(exc),
+                                          latency_ms=_ms(started)))
+            trace.fallbacks.append(f"built-in model failed: {kind}")
+            return None
+        finally:
+            trace.timings_ms["local_model"] = _ms(started)
+        trace.attempts.append(Attempt(provider=local.name, model=local.name, arm="local", latency_ms=_ms(started),
+                                      tokens_in=result.tokens_in, tokens_out=result.tokens_out))
+        trace.route, trace.arm = local.name, "local"
+        trace.tokens_in += result.tokens_in
+        trace.tokens_out += result.tokens_out
+        text = result.text.strip()
+        if not text:
+            trace.fallbacks.append("built-in model returned nothing")
+            return None
+        return Turn(reply=Reply(text=text, source="local_model", citations=[_cite(h) for h in relevant[:2]]),
+                    trace=trace)
+
+    def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: str) -> Turn:
+        trace.handoff_reason = reason
+        if not turn.agents_online:
+            return Turn(reply=Reply(text=LEAVE_MESSAGE_TEXT, source="leave_message"), trace=trace, handoff=True)
+        return Turn(reply=Reply(text=text, source="handoff"), trace=trace, handoff=True)
+
+
+def _wrap(layer: Middleware, inner: Next) -> Next:
+    async def wrapped(turn: TurnInput, on_token: TokenSink | None) -> Turn:
+        return await layer(turn, on_token, inner)
+
+    return wrapped
+
+
+def _cite(hit: ChunkHit) -> Citation:
+    return Citation(chunk_id=hit.chunk_id, document=hit.document, section=hit.section, score=round(hit.score, 4))
+
+
+async def _emit(on_token: TokenSink | None, text: str) -> None:
+    if on_token is not None and text:
+        await on_token(text)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

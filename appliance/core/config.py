@@ -1,0 +1,147 @@
+"""The configuration tree: frozen msgspec Structs decoded once from TOML.
+
+Every field has a default, so an empty file is a valid config; ``config.example.toml``
+documents every key (a test keeps the two in step). Relative paths are resolved against the
+directory of the config file by :func:`Config.resolve`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from appliance.core.errors import ConfigError
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class NodeConfig(_Section):
+    name: str = "node-1"
+    data_dir: str = "."
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_text_chars: int = 4000
+    max_body_bytes: int = 1_048_576
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class SecurityConfig(_Section):
+    visitor_token_ttl_s: int = 30 * 24 * 3600
+
+
+class ModelsConfig(_Section):
+    chat_path: str = ""
+    embedding_path: str = ""
+    chat_threads: int = 2
+    embedding_threads: int = 1
+    chat_context: int = 2048
+    reply_max_tokens: int = 160
+    temperature: float = 0.2
+
+
+class StoreConfig(_Section):
+    file: str = "appliance.db"
+    read_connections: int = 4
+    group_commit_max: int = 512
+    synchronous: Literal["NORMAL", "FULL"] = "FULL"
+
+
+class CacheConfig(_Section):
+    l1_entries: int = 10_000
+    redis_url: str = ""
+    ttl_s: int = 24 * 3600
+
+
+class EngineConfig(_Section):
+    turn_budget_s: float = 8.0
+    low_confidence_handoffs: int = 2
+
+
+class KnowledgeConfig(_Section):
+    chunk_chars: int = 800
+    chunk_overlap_chars: int = 120
+    top_k: int = 4
+    qa_direct_threshold: float = 0.86
+    min_relevance: float = 0.35
+    # A hit is also relevant when it holds at least this share of the query's content terms.
+    min_term_coverage: float = 0.5
+    # Candidates taken from each index (BM25, trigram, vector) before rank fusion, and RRF's k.
+    candidates: int = 40
+    rrf_k: int = 60
+    # Texts per embedding call when ingesting.
+    embed_batch: int = 32
+
+
+class IntentConfig(_Section):
+    name: str
+    examples: list[str] = msgspec.field(default_factory=list)
+    action: Literal["none", "handoff", "answer", "tool"] = "none"
+    answer: str = ""
+    tool: str = ""
+
+
+class IntentsConfig(_Section):
+    oos_threshold: float = 0.5
+    examples_csv: str = ""
+    intents: list[IntentConfig] = msgspec.field(default_factory=list)
+
+
+class Config(_Section):
+    node: NodeConfig = NodeConfig()
+    server: ServerConfig = ServerConfig()
+    security: SecurityConfig = SecurityConfig()
+    models: ModelsConfig = ModelsConfig()
+    store: StoreConfig = StoreConfig()
+    cache: CacheConfig = CacheConfig()
+    engine: EngineConfig = EngineConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    intents: IntentsConfig = IntentsConfig()
+    # Directory of the config file; set by decode_config, not read from TOML.
+    base_dir: str = ""
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, absolute, relative paths taken from the data directory."""
+        data_dir = Path(self.base_dir or ".") / self.node.data_dir
+        return (data_dir / path).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return (Path(self.base_dir or ".") / self.node.data_dir).resolve()
+
+
+_PATH_RE = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def decode_config(text: str, source: str) -> Config:
+    """Decode TOML text into a Config; errors name the file and the key."""
+    try:
+        if "base_dir" in msgspec.toml.decode(text.encode()):
+            raise ConfigError(f"{source}: unknown key 'base_dir'")
+        config = msgspec.toml.decode(text.encode(), type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(str(exc))}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    base_dir = str(Path(source).resolve().parent)
+    return msgspec.structs.replace(config, base_dir=base_dir)
+
+
+def _describe(message: str) -> str:
+    """Turn msgspec's ``... - at `$.server.port``` into ``key 'server.port': ...``."""
+    match = _PATH_RE.search(message)
+    if message.startswith("Object contains unknown field"):
+        field = message.split("`")[1]
+        where = match.group(1) if match else ""
+        key = f"{where}.{field}" if where else field
+        return f"unknown key '{key}'"
+    if match:
+        return f"key '{match.group(1)}': {message[: match.start()].rstrip(' -')}"
+    return message

@@ -1,0 +1,166 @@
+"""Event payloads: every change to a node's state is one of these, appended to the event log.
+
+The envelope ``(origin, seq, hlc, type, payload)`` lives in the store; ``payload`` is the
+msgpack encoding of one of the Structs below, whose tag is the event ``type``. Messages,
+traces and audit records are append-only; users, tokens, settings and knowledge-base
+documents are last-writer-wins by ``(hlc, origin)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from appliance.core.types import Citation, Role, Trace
+
+
+class _Payload(msgspec.Struct, tag_field="t", kw_only=True):
+    pass
+
+
+class ConversationStarted(_Payload, tag="conversation.started"):
+    conversation_id: str
+    visitor_id: str
+    channel: str = "web"
+
+
+class MessageAdded(_Payload, tag="message.added"):
+    message_id: str
+    conversation_id: str
+    role: Role
+    text: str
+    source: str = ""
+    citations: list[Citation] = msgspec.field(default_factory=list)
+    trace_id: str = ""
+    author: str = ""
+    attachments: list[str] = msgspec.field(default_factory=list)
+
+
+class TraceRecorded(_Payload, tag="trace.recorded"):
+    trace: Trace
+
+
+class OwnerChanged(_Payload, tag="conversation.owner"):
+    """``owner`` is ``bot``, ``queue`` (waiting for a human) or ``agent:<user id>``."""
+
+    conversation_id: str
+    owner: str
+    reason: str = ""
+    by: str = ""
+
+
+class ConversationClosed(_Payload, tag="conversation.closed"):
+    conversation_id: str
+    by: str = ""
+
+
+class UserUpserted(_Payload, tag="user.upserted"):
+    user_id: str
+    name: str
+    role: Literal["admin", "agent"]
+    password_hash: str = ""
+    disabled: bool = False
+
+
+class TokenIssued(_Payload, tag="token.issued"):
+    token_id: str
+    name: str
+    role: Literal["admin", "agent"]
+    token_hash: str
+    user_id: str = ""
+
+
+class TokenRevoked(_Payload, tag="token.revoked"):
+    token_id: str
+
+
+class SettingChanged(_Payload, tag="setting.changed"):
+    key: str
+    value: bytes
+
+
+class AuditRecorded(_Payload, tag="audit.recorded"):
+    actor: str
+    action: str
+    target: str = ""
+    detail: str = ""
+
+
+class FeedbackGiven(_Payload, tag="feedback.given"):
+    message_id: str
+    conversation_id: str
+    rating: Literal["up", "down"]
+
+
+class KnowledgeChunk(msgspec.Struct, frozen=True, kw_only=True):
+    """One chunk of a knowledge-base document as shipped in :class:`DocumentUpserted`.
+
+    ``embedding`` is the vector as little-endian float32 bytes (``dim`` of the event × 4), so
+    replicas index it without re-embedding; empty when the chunk has no vector.
+    """
+
+    chunk_id: str
+    ordinal: int
+    section: str = ""
+    text: str
+    is_qa: bool = False
+    answer: str = ""
+    embedding: bytes = b""
+
+
+class DocumentUpserted(_Payload, tag="kb.document.upserted"):
+    """A knowledge-base document added or replaced whole (last writer wins by ``(hlc, origin)``).
+
+    ``content_hash`` covers the file bytes and everything that shaped the chunks (chunking
+    settings, embedding model), so re-adding an unchanged file is recognised and skipped.
+    """
+
+    document_id: str
+    source: str
+    title: str = ""
+    format: str = ""
+    content_hash: str = ""
+    size_bytes: int = 0
+    model: str = ""
+    dim: int = 0
+    chunks: list[KnowledgeChunk] = msgspec.field(default_factory=list)
+
+
+class DocumentRemoved(_Payload, tag="kb.document.removed"):
+    document_id: str
+
+
+EventPayload = (
+    ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationClosed | UserUpserted
+    | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
+    | DocumentUpserted | DocumentRemoved
+)
+
+
+def event_type(payload: EventPayload) -> str:
+    tag = type(payload).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[EventPayload] = msgspec.msgpack.Decoder(EventPayload)
+
+
+def encode_payload(payload: EventPayload) -> bytes:
+    return _encoder.encode(payload)
+
+
+def decode_payload(data: bytes) -> EventPayload:
+    return _decoder.decode(data)
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One entry of a node's append-only log; ``payload`` bytes are written once and shipped as-is."""
+
+    origin: str
+    seq: int
+    hlc: int
+    type: str
+    payload: bytes

@@ -1,0 +1,145 @@
+"""A running node: config, identity, store, models and the engine, built from a Config.
+
+Nothing here is global: tests build as many runtimes as they like. ``start()`` opens the store
+at once and loads the models on worker threads in the background; until they are loaded
+``ready`` is False, ``/readyz`` answers 503 and chats are refused with a clear 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from appliance.conversations import ChatOutcome, Conversations
+from appliance.core import metrics as m
+from appliance.core.agent import Agent, EngineSettings
+from appliance.core.config import Config
+from appliance.core.errors import ApplianceError, Unavailable
+from appliance.core.ports import TokenSink
+from appliance.core.tokens import VisitorTokens
+from appliance.local_model.chat import LocalChat
+from appliance.local_model.embedder import LocalEmbedder
+from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, builtin_model_dir
+from appliance.local_model.provider import BuiltinChatProvider
+from appliance.node import NodeIdentity
+from appliance.store import Store
+
+log = logging.getLogger("appliance")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.turns = m.Counter("appliance_turns_total", "Bot turns by the path that produced the reply.")
+        self.turn_errors = m.Counter("appliance_turn_errors_total", "Chat requests refused, by error class.")
+        self.turn_seconds = m.Histogram("appliance_turn_seconds", "Time from visitor message to stored reply.")
+        self.ready = m.Gauge("appliance_ready", "1 once the store and models are open.")
+        self.writes = m.Gauge("appliance_store_writes", "Group commit: transactions and items committed.")
+
+    def all(self) -> list[m.Counter | m.Histogram]:
+        return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.writes]
+
+
+class Runtime:
+    def __init__(self, config: Config, identity: NodeIdentity, store: Store) -> None:
+        self.config = config
+        self.identity = identity
+        self.store = store
+        self.metrics = Metrics()
+        self.started_at = time.monotonic()
+        self.ready = False
+        self.load_error: str | None = None
+        self.chat_model: BuiltinChatProvider | None = None
+        self.embedder: LocalEmbedder | None = None
+        self.agent = Agent(settings=self.engine_settings())
+        self.conversations = Conversations(
+            store, lambda: self.agent, VisitorTokens(identity.secret, config.security.visitor_token_ttl_s),
+            max_text_chars=config.server.max_text_chars,
+        )
+        self._loading: asyncio.Task[None] | None = None
+
+    @classmethod
+    def open(cls, config: Config) -> Runtime:
+        identity = NodeIdentity.load(config.data_dir)
+        store = Store.open(
+            config.resolve(config.store.file), identity.node_id, read_connections=config.store.read_connections,
+            synchronous=config.store.synchronous, max_batch=config.store.group_commit_max,
+        )
+        return cls(config, identity, store)
+
+    def engine_settings(self) -> EngineSettings:
+        c = self.config
+        return EngineSettings(
+            turn_budget_s=c.engine.turn_budget_s, top_k=c.knowledge.top_k, min_relevance=c.knowledge.min_relevance,
+            qa_direct_threshold=c.knowledge.qa_direct_threshold,
+            low_confidence_handoffs=c.engine.low_confidence_handoffs,
+            local_max_tokens=c.models.reply_max_tokens, temperature=c.models.temperature,
+        )
+
+    def model_path(self, configured: str, builtin: str) -> Path:
+        return self.config.resolve(configured) if configured else builtin_model_dir() / builtin
+
+    async def start(self) -> None:
+        self._loading = asyncio.create_task(self._load_models())
+
+    async def wait_ready(self) -> None:
+        if self._loading is not None:
+            await self._loading
+
+    async def _load_models(self) -> None:
+        models = self.config.models
+        try:
+            chat, embedder = await asyncio.gather(
+                asyncio.to_thread(LocalChat.load, self.model_path(models.chat_path, CHAT_FILE),
+                                  threads=models.chat_threads, n_ctx=models.chat_context),
+                asyncio.to_thread(LocalEmbedder.load, self.model_path(models.embedding_path, EMBED_FILE),
+                                  threads=models.embedding_threads),
+            )
+        except ApplianceError as exc:
+            self.load_error = str(exc)
+            log.error("models failed to load: %s", exc)
+            return
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("models failed to load")
+            return
+        self.chat_model = BuiltinChatProvider(chat)
+        self.embedder = embedder
+        self.agent = self.build_agent()
+        self.ready = True
+        self.metrics.ready.set(1)
+        log.info("models loaded in %.2fs; ready", time.monotonic() - self.started_at)
+
+    def build_agent(self) -> Agent:
+        return Agent(local_model=self.chat_model, settings=self.engine_settings())
+
+    async def chat(
+        self, text: str, *, conversation_id: str | None, visitor_token: str | None,
+        attachments: list[str] | None = None, on_token: TokenSink | None = None,
+    ) -> ChatOutcome:
+        started = time.perf_counter()
+        try:
+            if not self.ready:
+                raise Unavailable(self.load_error or "the appliance is starting: models are still loading")
+            outcome = await self.conversations.chat(
+                text, conversation_id=conversation_id, visitor_token=visitor_token, attachments=attachments,
+                on_token=on_token,
+            )
+        except ApplianceError as exc:
+            self.metrics.turn_errors.inc(error=type(exc).__name__)
+            raise
+        self.metrics.turns.inc(source=outcome.reply.source if outcome.reply else "human")
+        self.metrics.turn_seconds.observe(time.perf_counter() - started)
+        return outcome
+
+    def render_metrics(self) -> str:
+        transactions, items = self.store.write_stats
+        self.metrics.writes.set(transactions, kind="transactions")
+        self.metrics.writes.set(items, kind="items")
+        return m.render(self.metrics.all())
+
+    async def close(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+        await asyncio.to_thread(self.store.close)

@@ -1,0 +1,70 @@
+"""SQLite storage: the event log, materialized views, one writer and a read pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from appliance.core import events as ev
+from appliance.core.hlc import HybridClock
+from appliance.store.db import Connection, connect
+from appliance.store.migrations import migrate
+from appliance.store.reader import ReadPool
+from appliance.store.writer import Writer, WriteTxn
+
+__all__ = ["Connection", "Store", "WriteTxn"]
+
+T = TypeVar("T")
+
+
+class Store:
+    """One node's database. ``write``/``read`` are awaitable; ``*_sync`` serve the CLI."""
+
+    def __init__(self, path: Path, origin: str, *, read_connections: int = 4, synchronous: str = "FULL",
+                 max_batch: int = 512) -> None:
+        self.path = path
+        self.origin = origin
+        self.clock = HybridClock()
+        self._writer = Writer(path, origin, self.clock, synchronous=synchronous, max_batch=max_batch)
+        self._readers = ReadPool(path, read_connections)
+
+    @classmethod
+    def open(cls, path: Path, origin: str, **options: int | str) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        store = cls(path, origin, **options)  # type: ignore[arg-type]
+        store._writer.start()
+        return store
+
+    async def write(self, work: Callable[[WriteTxn], T]) -> T:
+        return await asyncio.wrap_future(self._writer.submit(work))
+
+    async def append(self, *payloads: ev.EventPayload) -> list[ev.Event]:
+        return await self.write(lambda txn: [txn.append(p) for p in payloads])
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        return await asyncio.wrap_future(self._readers.submit(work))
+
+    def write_sync(self, work: Callable[[WriteTxn], T]) -> T:
+        return self._writer.submit(work).result()
+
+    def append_sync(self, *payloads: ev.EventPayload) -> list[ev.Event]:
+        return self.write_sync(lambda txn: [txn.append(p) for p in payloads])
+
+    def read_sync(self, work: Callable[[Connection], T]) -> T:
+        return self._readers.submit(work).result()
+
+    @property
+    def write_stats(self) -> tuple[int, int]:
+        """(transactions committed, work items committed) since start: the group-commit ratio."""
+        return self._writer.transactions, self._writer.items
+
+    def close(self) -> None:
+        self._writer.close()
+        self._readers.close()

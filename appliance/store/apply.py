@@ -1,0 +1,144 @@
+"""``apply(conn, event)``: the one function that turns an event into materialized rows.
+
+Local writes and replicated ones both go through it, inside the transaction that appends the
+event, so the log and the views never disagree. Handlers are idempotent per event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from appliance.core import events as ev
+from appliance.store.db import Connection
+
+_encode = msgspec.msgpack.encode
+Handler = Callable[[Connection, ev.Event, Any], None]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def handles(payload_type: type) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[payload_type] = fn
+        return fn
+
+    return register
+
+
+def apply(conn: Connection, event: ev.Event) -> None:
+    payload = ev.decode_payload(event.payload)
+    _HANDLERS[type(payload)](conn, event, payload)
+
+
+@handles(ev.ConversationStarted)
+def _conversation_started(conn: Connection, e: ev.Event, p: ev.ConversationStarted) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO conversations (id, visitor_id, channel, started_hlc, updated_hlc)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (p.conversation_id, p.visitor_id, p.channel, e.hlc, e.hlc),
+    )
+
+
+@handles(ev.MessageAdded)
+def _message_added(conn: Connection, e: ev.Event, p: ev.MessageAdded) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO messages (id, conversation_id, hlc, origin, role, text, source, citations,"
+        " trace_id, author, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            p.message_id, p.conversation_id, e.hlc, e.origin, p.role, p.text, p.source,
+            _encode(p.citations), p.trace_id, p.author, _encode(p.attachments),
+        ),
+    )
+    conn.execute(
+        "UPDATE conversations SET updated_hlc = max(updated_hlc, ?) WHERE id = ?", (e.hlc, p.conversation_id)
+    )
+
+
+@handles(ev.TraceRecorded)
+def _trace_recorded(conn: Connection, e: ev.Event, p: ev.TraceRecorded) -> None:
+    t = p.trace
+    conn.execute(
+        "INSERT OR IGNORE INTO traces (id, conversation_id, message_id, hlc, body) VALUES (?, ?, ?, ?, ?)",
+        (t.trace_id, t.conversation_id, t.message_id, e.hlc, _encode(t)),
+    )
+
+
+@handles(ev.OwnerChanged)
+def _owner_changed(conn: Connection, e: ev.Event, p: ev.OwnerChanged) -> None:
+    conn.execute(
+        "UPDATE conversations SET owner = ?, status = 'open', updated_hlc = ? WHERE id = ? AND updated_hlc <= ?",
+        (p.owner, e.hlc, p.conversation_id, e.hlc),
+    )
+
+
+@handles(ev.ConversationClosed)
+def _conversation_closed(conn: Connection, e: ev.Event, p: ev.ConversationClosed) -> None:
+    conn.execute(
+        "UPDATE conversations SET status = 'closed', owner = 'bot', updated_hlc = ? WHERE id = ? AND updated_hlc <= ?",
+        (e.hlc, p.conversation_id, e.hlc),
+    )
+
+
+def _lww(conn: Connection, table: str, key: str, key_value: str, e: ev.Event, row: dict[str, Any]) -> None:
+    """Upsert ``row`` unless the stored one carries a newer ``(hlc, origin)``."""
+    current = conn.execute(f"SELECT hlc, origin FROM {table} WHERE {key} = ?", (key_value,)).fetchone()
+    if current is not None and (current[0], current[1]) > (e.hlc, e.origin):
+        return
+    row = {key: key_value, **row, "hlc": e.hlc, "origin": e.origin}
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
+
+
+@handles(ev.UserUpserted)
+def _user_upserted(conn: Connection, e: ev.Event, p: ev.UserUpserted) -> None:
+    _lww(conn, "users", "id", p.user_id, e, {
+        "name": p.name, "role": p.role, "password_hash": p.password_hash, "disabled": int(p.disabled),
+    })
+
+
+@handles(ev.TokenIssued)
+def _token_issued(conn: Connection, e: ev.Event, p: ev.TokenIssued) -> None:
+    _lww(conn, "api_tokens", "id", p.token_id, e, {
+        "name": p.name, "role": p.role, "token_hash": p.token_hash, "user_id": p.user_id, "revoked": 0,
+    })
+
+
+@handles(ev.TokenRevoked)
+def _token_revoked(conn: Connection, e: ev.Event, p: ev.TokenRevoked) -> None:
+    conn.execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?", (p.token_id,))
+
+
+@handles(ev.SettingChanged)
+def _setting_changed(conn: Connection, e: ev.Event, p: ev.SettingChanged) -> None:
+    _lww(conn, "settings", "key", p.key, e, {"value": p.value})
+
+
+@handles(ev.AuditRecorded)
+def _audit_recorded(conn: Connection, e: ev.Event, p: ev.AuditRecorded) -> None:
+    row = conn.execute(
+        "SELECT hash FROM audit WHERE origin = ? AND seq < ? ORDER BY seq DESC LIMIT 1", (e.origin, e.seq)
+    ).fetchone()
+    prev = row[0] if row else ""
+    conn.execute(
+        "INSERT OR IGNORE INTO audit (origin, seq, hlc, actor, action, target, detail, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.origin, e.seq, e.hlc, p.actor, p.action, p.target, p.detail, prev, audit_hash(prev, e, p)),
+    )
+
+
+def audit_hash(prev_hash: str, e: ev.Event, p: ev.AuditRecorded) -> str:
+    fields = [prev_hash, e.origin, str(e.seq), str(e.hlc), p.actor, p.action, p.target, p.detail]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
+@handles(ev.FeedbackGiven)
+def _feedback_given(conn: Connection, e: ev.Event, p: ev.FeedbackGiven) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO feedback (message_id, conversation_id, rating, hlc) VALUES (?, ?, ?, ?)",
+        (p.message_id, p.conversation_id, p.rating, e.hlc),
+    )
+from appliance.store import knowledge_apply  # noqa: E402,F401

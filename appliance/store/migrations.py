@@ -1,0 +1,167 @@
+"""Versioned schema migrations, tracked in ``PRAGMA user_version``.
+
+Each migration is appended, never edited: a node upgraded in place runs only the new ones.
+"""
+
+from __future__ import annotations
+
+import pysqlite3.dbapi2 as sqlite3
+
+from appliance.store.db import Connection
+
+MIGRATIONS: list[str] = [
+    # 1: event log and the core materialized views.
+    """
+    CREATE TABLE events (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        visitor_id TEXT NOT NULL,
+        channel TEXT NOT NULL DEFAULT 'web',
+        owner TEXT NOT NULL DEFAULT 'bot',
+        status TEXT NOT NULL DEFAULT 'open',
+        started_hlc INTEGER NOT NULL,
+        updated_hlc INTEGER NOT NULL
+    );
+    CREATE INDEX conversations_owner ON conversations (owner, updated_hlc);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        citations BLOB,
+        trace_id TEXT NOT NULL DEFAULT '',
+        author TEXT NOT NULL DEFAULT '',
+        attachments BLOB
+    );
+    CREATE INDEX messages_conversation ON messages (conversation_id, hlc);
+    CREATE TABLE traces (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT '',
+        hlc INTEGER NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX traces_conversation ON traces (conversation_id, hlc);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL DEFAULT '',
+        disabled INTEGER NOT NULL DEFAULT 0,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL DEFAULT '',
+        revoked INTEGER NOT NULL DEFAULT 0,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value BLOB NOT NULL,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (origin, seq)
+    );
+    CREATE TABLE feedback (
+        message_id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        rating TEXT NOT NULL,
+        hlc INTEGER NOT NULL
+    );
+    """,
+    # 2: knowledge base (see store/knowledge.py; kb_vectors is created with the model's dimension).
+    """
+    CREATE TABLE kb_documents (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        format TEXT NOT NULL DEFAULT '',
+        content_hash TEXT NOT NULL DEFAULT '',
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        model TEXT NOT NULL DEFAULT '',
+        chunk_count INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL
+    );
+    CREATE INDEX kb_documents_source ON kb_documents (source);
+    CREATE TABLE kb_chunks (
+        row INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        document_id TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        section TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        is_qa INTEGER NOT NULL DEFAULT 0,
+        answer TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX kb_chunks_document ON kb_chunks (document_id, ordinal);
+    CREATE VIRTUAL TABLE kb_fts USING fts5(
+        head, body, content='', contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE kb_trigram USING fts5(body, content='', contentless_delete=1, tokenize='trigram');
+    CREATE TABLE kb_embedding_cache (
+        model TEXT NOT NULL,
+        text_hash BLOB NOT NULL,
+        embedding BLOB NOT NULL,
+        PRIMARY KEY (model, text_hash)
+    ) WITHOUT ROWID;
+    CREATE TABLE kb_state (key TEXT PRIMARY KEY, value);
+    INSERT INTO kb_state (key, value) VALUES ('version', 0);
+    """,
+]
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the schema up to date; returns the resulting version."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]}")
+    return statements

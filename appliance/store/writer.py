@@ -1,0 +1,144 @@
+"""The single writer: one thread, one connection, group commit.
+
+Work items are functions of a :class:`WriteTxn`. The thread takes every item waiting in its
+queue (up to ``max_batch``), runs them in one ``BEGIN IMMEDIATE`` transaction, each inside
+its own savepoint so a failing item rolls back alone, then commits once and resolves every
+item's future. A future resolves only after its transaction is durable, so a caller that got
+an answer never loses that write. Sequence numbers are read under the write lock, so other
+processes (the CLI) can write to the same file safely.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from appliance.core import events as ev
+from appliance.core.hlc import HybridClock
+from appliance.store.apply import apply
+from appliance.store.db import Connection, connect
+
+T = TypeVar("T")
+_STOP = object()
+
+
+class WriteTxn:
+    """Handed to each work item: append events and query within the writer's transaction."""
+
+    def __init__(self, conn: Connection, origin: str, clock: HybridClock, next_seq: int) -> None:
+        self.conn = conn
+        self.origin = origin
+        self._clock = clock
+        self.next_seq = next_seq
+
+    def append(self, payload: ev.EventPayload) -> ev.Event:
+        event = ev.Event(
+            self.origin, self.next_seq, self._clock.now(), ev.event_type(payload), ev.encode_payload(payload)
+        )
+        self.insert(event)
+        self.next_seq += 1
+        return event
+
+    def insert(self, event: ev.Event) -> bool:
+        """Append an event (local or replicated) and apply it; False if it was already there."""
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO events (origin, seq, hlc, type, payload) VALUES (?, ?, ?, ?, ?)",
+            (event.origin, event.seq, event.hlc, event.type, event.payload),
+        )
+        if cursor.rowcount == 0:
+            return False
+        self._clock.observe(event.hlc)
+        apply(self.conn, event)
+        return True
+
+
+class Writer:
+    def __init__(
+        self, path: Path, origin: str, clock: HybridClock, *, synchronous: str = "FULL", max_batch: int = 512
+    ) -> None:
+        self._path = path
+        self._origin = origin
+        self._clock = clock
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._ready: Future[None] = Future()
+        self.transactions = 0
+        self.items = 0
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.result()
+
+    def submit(self, work: Callable[[WriteTxn], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((work, future))
+        return future
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = connect(self._path, synchronous=self._synchronous)
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            while True:
+                batch = [self._queue.get()]
+                while len(batch) < self._max_batch:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(item is _STOP for item in batch)
+                work = [item for item in batch if item is not _STOP]
+                if work:
+                    self._commit(conn, work)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _commit(self, conn: Connection, batch: list[tuple[Callable[[WriteTxn], Any], Future[Any]]]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT max(seq) FROM events WHERE origin = ?", (self._origin,)).fetchone()
+            txn = WriteTxn(conn, self._origin, self._clock, (row[0] or 0) + 1)
+            for work, _ in batch:
+                seq = txn.next_seq
+                conn.execute("SAVEPOINT item")
+                try:
+                    result = work(txn)
+                except BaseException as exc:  # one item's failure must not sink the batch
+                    conn.execute("ROLLBACK TO item")
+                    conn.execute("RELEASE item")
+                    txn.next_seq = seq
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE item")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        self.transactions += 1
+        self.items += len(batch)
+        for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)

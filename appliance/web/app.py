@@ -1,0 +1,34 @@
+"""The litestar application, built from a Runtime (no globals: every test builds its own)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from appliance.runtime import Runtime
+from appliance.web import health, visitor
+from appliance.web.errors import EXCEPTION_HANDLERS
+
+
+def create_app(runtime: Runtime) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=[*visitor.ROUTES, *health.ROUTES],
+        dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=runtime.config.server.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Appliance API", version="1", path="/schema"),
+        signature_types=[Runtime],
+    )
