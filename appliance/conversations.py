@@ -8,6 +8,7 @@ gets no bot reply until it is handed back.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -16,13 +17,16 @@ import msgspec
 
 from appliance.core import events as ev
 from appliance.core.agent import Agent, TurnInput
-from appliance.core.errors import AuthError, InputError, NotFound, TooLarge
+from appliance.core.errors import AuthError, InputError, NotFound, TooLarge, UnsupportedMedia
+from appliance.core.hlc import physical_ms
+from appliance.core.images import sniff_image
 from appliance.core.ports import ChatMessage, ImagePart, TokenSink
 from appliance.core.tokens import VisitorTokens, new_id
-from appliance.core.types import Citation, Reply
+from appliance.core.types import Citation, Reply, Trace
 from appliance.store import Connection, Store
 
 HISTORY_TURNS = 6
+MAX_ATTACHMENTS = 4
 
 
 class MessageView(msgspec.Struct, kw_only=True):
@@ -46,6 +50,12 @@ class ConversationView(msgspec.Struct, kw_only=True):
     updated_ms: int
 
 
+class AttachmentOut(msgspec.Struct, kw_only=True):
+    attachment_id: str
+    media_type: str
+    size: int
+
+
 class ChatOutcome(msgspec.Struct, kw_only=True):
     conversation_id: str
     message_id: str
@@ -58,12 +68,16 @@ class ChatOutcome(msgspec.Struct, kw_only=True):
 class Conversations:
     def __init__(
         self, store: Store, agent: Callable[[], Agent], tokens: VisitorTokens, *, max_text_chars: int,
+        max_image_bytes: int = 5_242_880,
         agents_online: Callable[[], bool] = lambda: False,
+        publish: Callable[[str, MessageView], None] = lambda _c, _m: None,
     ) -> None:
+        self._publish = publish
         self._store = store
         self._agent = agent
         self._tokens = tokens
         self._max_text_chars = max_text_chars
+        self._max_image_bytes = max_image_bytes
         self._agents_online = agents_online
 
     def visitor(self, token: str | None) -> str | None:
@@ -71,11 +85,10 @@ class Conversations:
 
     async def chat(
         self, text: str, *, conversation_id: str | None, visitor_token: str | None,
-        images: list[ImagePart] | None = None, attachments: list[str] | None = None,
-        on_token: TokenSink | None = None,
+        attachments: list[str] | None = None, on_token: TokenSink | None = None,
     ) -> ChatOutcome:
         text = text.strip()
-        if not text and not images:
+        if not text and not attachments:
             raise InputError("text must not be empty")
         if len(text) > self._max_text_chars:
             raise TooLarge(f"text is {len(text)} characters; the limit is {self._max_text_chars}")
@@ -87,6 +100,7 @@ class Conversations:
             visitor_id = new_id("vis")
             token = self._tokens.issue(visitor_id, time.time())
 
+        images = await self._images(attachments or [], visitor_id) if attachments else []
         first = conversation_id is None
         if conversation_id is None:
             conversation_id = new_id("conv")
@@ -99,13 +113,15 @@ class Conversations:
         )
         started = [ev.ConversationStarted(conversation_id=conversation_id, visitor_id=visitor_id)] if first else []
         await self._store.append(*started, visitor_message)
+        self._publish(conversation_id, MessageView(id=visitor_message.message_id, role="visitor", text=text,
+                                                   attachments=attachments or []))
 
         if state.owner != "bot":
             return ChatOutcome(conversation_id=conversation_id, message_id=visitor_message.message_id,
                                visitor_token=token, reply=None, trace_id="", owner="human")
 
         turn = await self._agent().process(
-            TurnInput(conversation_id=conversation_id, text=text, history=state.history, images=images or [],
+            TurnInput(conversation_id=conversation_id, text=text, history=state.history, images=images,
                       low_confidence_streak=state.streak, agents_online=self._agents_online()),
             on_token,
         )
@@ -121,9 +137,61 @@ class Conversations:
             writes.append(ev.OwnerChanged(conversation_id=conversation_id, owner="queue",
                                           reason=turn.trace.handoff_reason, by="bot"))
         await self._store.append(*writes)
+        self._publish(conversation_id, MessageView(
+            id=reply_id, role="bot", text=turn.reply.text, source=turn.reply.source,
+            citations=turn.reply.citations, trace_id=turn.trace.trace_id))
         return ChatOutcome(conversation_id=conversation_id, message_id=reply_id, visitor_token=token,
                            reply=turn.reply, trace_id=turn.trace.trace_id,
                            owner="human" if turn.handoff else "bot")
+
+    async def store_image(self, data: bytes, visitor_token: str | None) -> AttachmentOut:
+        visitor_id = self.visitor(visitor_token)
+        if visitor_id is None:
+            raise AuthError("uploading needs the visitor token as 'Authorization: Bearer <token>'")
+        if len(data) > self._max_image_bytes:
+            raise TooLarge(f"image is {len(data)} bytes; the limit is {self._max_image_bytes}")
+        media_type = sniff_image(data)
+        if media_type is None:
+            raise UnsupportedMedia("not an image: upload PNG, JPEG, GIF or WebP")
+        attachment_id = hashlib.sha256(data).hexdigest()
+        await self._store.append(ev.AttachmentStored(attachment_id=attachment_id, media_type=media_type,
+                                                     visitor_id=visitor_id, data=data))
+        return AttachmentOut(attachment_id=attachment_id, media_type=media_type, size=len(data))
+
+    async def _images(self, attachment_ids: list[str], visitor_id: str) -> list[ImagePart]:
+        def read(conn: Connection) -> list[ImagePart]:
+            parts = []
+            for attachment_id in attachment_ids:
+                row = conn.execute("SELECT media_type, data FROM attachments WHERE id = ? AND visitor_id = ?",
+                                   (attachment_id, visitor_id)).fetchone()
+                if row is None:
+                    raise NotFound(f"attachment {attachment_id} not found")
+                parts.append(ImagePart(media_type=row[0], data=row[1]))
+            return parts
+
+        if len(attachment_ids) > MAX_ATTACHMENTS:
+            raise InputError(f"at most {MAX_ATTACHMENTS} attachments per message")
+        return await self._store.read(read)
+
+    async def feedback(self, message_id: str, rating: Literal["up", "down"], visitor_token: str | None) -> Trace | None:
+        """Record a visitor's thumbs up/down on a bot reply; returns the reply's trace (for metrics)."""
+        visitor_id = self.visitor(visitor_token)
+        if visitor_id is None:
+            raise AuthError("feedback needs the visitor token as 'Authorization: Bearer <token>'")
+
+        def read(conn: Connection) -> tuple[str, bytes | None]:
+            row = conn.execute(
+                "SELECT m.conversation_id, t.body FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " LEFT JOIN traces t ON t.id = m.trace_id WHERE m.id = ? AND m.role = 'bot' AND c.visitor_id = ?",
+                (message_id, visitor_id)).fetchone()
+            if row is None:
+                raise NotFound(f"bot message {message_id} not found")
+            return row[0], row[1]
+
+        conversation_id, body = await self._store.read(read)
+        await self._store.append(ev.FeedbackGiven(message_id=message_id, conversation_id=conversation_id,
+                                                  rating=rating))
+        return _trace.decode(body) if body else None
 
     async def messages_for_visitor(self, conversation_id: str, visitor_token: str | None) -> list[MessageView]:
         visitor_id = self.visitor(visitor_token)
@@ -173,6 +241,7 @@ def _load_state(conn: Connection, conversation_id: str, visitor_id: str) -> _Sta
 
 
 _citations = msgspec.msgpack.Decoder(list[Citation])
+_trace = msgspec.msgpack.Decoder(Trace)
 _strings = msgspec.msgpack.Decoder(list[str])
 
 
@@ -185,6 +254,6 @@ def messages(conn: Connection, conversation_id: str) -> list[MessageView]:
     return [
         MessageView(id=r[0], role=r[1], text=r[2], source=r[3], citations=_citations.decode(r[4]) if r[4] else [],
                     trace_id=r[5], author=r[6], attachments=_strings.decode(r[7]) if r[7] else [],
-                    created_ms=r[8] >> 16)
+                    created_ms=physical_ms(r[8]))
         for r in rows
     ]

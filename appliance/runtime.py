@@ -9,22 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
+
+import aiohttp
 
 from appliance.conversations import ChatOutcome, Conversations
 from appliance.core import metrics as m
 from appliance.core.agent import Agent, EngineSettings
+from appliance.core.cache import LruCache
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, Unavailable
-from appliance.core.ports import TokenSink
+from appliance.core.ports import ChatProvider, ReplyCache, TokenSink
+from appliance.core.router import ModelRouter
+from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.tokens import VisitorTokens
+from appliance.desk import AgentDesk
+from appliance.hub import Hub
 from appliance.local_model.chat import LocalChat
 from appliance.local_model.embedder import LocalEmbedder
 from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, builtin_model_dir
 from appliance.local_model.provider import BuiltinChatProvider
 from appliance.node import NodeIdentity
+from appliance.providers.openai import OpenAIProvider, make_session
+from appliance.redis_cache import RedisReplyCache
+from appliance.routing_store import RoutingWatcher
 from appliance.store import Store
+from appliance.store.reply_cache import SqliteReplyCache
 
 log = logging.getLogger("appliance")
 
@@ -52,21 +64,29 @@ class Runtime:
         self.load_error: str | None = None
         self.chat_model: BuiltinChatProvider | None = None
         self.embedder: LocalEmbedder | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.router = ModelRouter(RoutingTable(), self._provider)
+        self.routing = RoutingWatcher(store, self.router.replace_table)
+        self.caches: list[ReplyCache] = [LruCache(config.cache.l1_entries, config.cache.ttl_s)]
+        if config.cache.redis_url:
+            self.caches.append(RedisReplyCache(config.cache.redis_url, config.cache.ttl_s))
+        self.caches.append(SqliteReplyCache(store, config.cache.ttl_s))
         self.agent = Agent(settings=self.engine_settings())
+        self.hub = Hub()
+        self.agents_seen_at = -1e9
         self.conversations = Conversations(
             store, lambda: self.agent, VisitorTokens(identity.secret, config.security.visitor_token_ttl_s),
-            max_text_chars=config.server.max_text_chars,
+            max_text_chars=config.server.max_text_chars, max_image_bytes=config.server.max_image_bytes,
+            agents_online=self.agents_online,
+            publish=self.hub.publish,
         )
+        self.desk = AgentDesk(store, self.hub.publish)
         self._loading: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, config: Config) -> Runtime:
         identity = NodeIdentity.load(config.data_dir)
-        store = Store.open(
-            config.resolve(config.store.file), identity.node_id, read_connections=config.store.read_connections,
-            synchronous=config.store.synchronous, max_batch=config.store.group_commit_max,
-        )
-        return cls(config, identity, store)
+        return cls(config, identity, Store.from_config(config, identity.node_id))
 
     def engine_settings(self) -> EngineSettings:
         c = self.config
@@ -80,7 +100,22 @@ class Runtime:
     def model_path(self, configured: str, builtin: str) -> Path:
         return self.config.resolve(configured) if configured else builtin_model_dir() / builtin
 
+    def agents_online(self) -> bool:
+        """An agent or admin used the API (the console polls it) within the last two minutes."""
+        return time.monotonic() - self.agents_seen_at < 120
+
+    def _provider(self, spec: ModelSpec) -> ChatProvider:
+        """Build a routed provider; the one place API keys are read from the environment."""
+        if spec.kind == "local":
+            if self.chat_model is None:
+                raise Unavailable("the built-in model is not loaded yet")
+            return self.chat_model
+        if self.http is None:
+            raise Unavailable("the HTTP client is not started")
+        return OpenAIProvider(spec, self.http, os.environ.get(spec.api_key_env) if spec.api_key_env else None)
+
     async def start(self) -> None:
+        self.http = make_session()
         self._loading = asyncio.create_task(self._load_models())
 
     async def wait_ready(self) -> None:
@@ -106,13 +141,16 @@ class Runtime:
             return
         self.chat_model = BuiltinChatProvider(chat)
         self.embedder = embedder
+        await self.routing.refresh()
+        self.routing.start()
         self.agent = self.build_agent()
         self.ready = True
         self.metrics.ready.set(1)
         log.info("models loaded in %.2fs; ready", time.monotonic() - self.started_at)
 
     def build_agent(self) -> Agent:
-        return Agent(local_model=self.chat_model, settings=self.engine_settings())
+        return Agent(router=self.router, local_model=self.chat_model, caches=self.caches,
+                     settings=self.engine_settings())
 
     async def chat(
         self, text: str, *, conversation_id: str | None, visitor_token: str | None,
@@ -142,4 +180,11 @@ class Runtime:
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
+        await self.routing.stop()
+        await self.router.aclose()
+        for level in self.caches:
+            if isinstance(level, RedisReplyCache):
+                await level.close()
+        if self.http is not None:
+            await self.http.close()
         await asyncio.to_thread(self.store.close)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from appliance.cli import config_path
@@ -30,20 +30,12 @@ def load_config(args: argparse.Namespace) -> Config:
     return read_config(config_path(args))
 
 
-def open_store(config: Config, identity: NodeIdentity) -> Store:
-    return Store.open(
-        config.resolve(config.store.file), identity.node_id,
-        read_connections=config.store.read_connections, synchronous=config.store.synchronous,
-        max_batch=config.store.group_commit_max,
-    )
-
-
 @contextmanager
 def node(args: argparse.Namespace) -> Iterator[tuple[Config, NodeIdentity, Store]]:
     """Config, identity and an open store for a command that works on the database directly."""
     config = load_config(args)
     identity = NodeIdentity.load(config.data_dir)
-    store = open_store(config, identity)
+    store = Store.from_config(config, identity.node_id)
     try:
         yield config, identity, store
     finally:

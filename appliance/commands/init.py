@@ -7,11 +7,12 @@ import secrets
 from importlib import resources
 from pathlib import Path
 
-from appliance.commands._context import open_store, read_config
+from appliance.commands._context import read_config
 from appliance.core import events as ev
-from appliance.core.errors import Conflict, ConfigError
+from appliance.core.errors import ConfigError, Conflict
 from appliance.core.tokens import hash_password, new_id
 from appliance.node import NodeIdentity
+from appliance.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     config = read_config(config_file)
     identity = NodeIdentity.create(config.data_dir, config.node.name)
     password = secrets.token_urlsafe(12)
-    store = open_store(config, identity)
+    store = Store.from_config(config, identity.node_id)
     try:
         store.append_sync(
             ev.UserUpserted(user_id=new_id("usr"), name=args.admin, role="admin",

@@ -23,10 +23,18 @@ from appliance.core import prompts
 from appliance.core.cache import CACHEABLE_SOURCES, cache_key
 from appliance.core.errors import AllProvidersFailed
 from appliance.core.ports import (
-    ChatMessage, ChatRequest, ChatRouter, ImagePart, IntentClassifier, KnowledgeBase, LocalChatModel,
-    ReplyCache, TokenSink,
+    ChatMessage,
+    ChatRequest,
+    ChatRouter,
+    ImagePart,
+    IntentClassifier,
+    KnowledgeBase,
+    LocalChatModel,
+    ReplyCache,
+    TokenSink,
 )
 from appliance.core.retrieval import extract_answer
+from appliance.core.router import StreamInterrupted
 from appliance.core.rules import Rule, RuleSet
 from appliance.core.tools import Tool, call_tool
 from appliance.core.types import Attempt, ChunkHit, Citation, Reply, ToolCall, Trace
@@ -79,6 +87,18 @@ class Turn(msgspec.Struct, kw_only=True):
 Next = Callable[[TurnInput, TokenSink | None], Awaitable[Turn]]
 Middleware = Callable[[TurnInput, TokenSink | None, Next], Awaitable[Turn]]
 FallbackHandler = Callable[[TurnInput, Trace], Awaitable[Reply | None]]
+
+
+class _Stream:
+    """The turn's token sink; closed once a stream broke, so fallbacks don't append to it."""
+
+    def __init__(self, sink: TokenSink | None) -> None:
+        self.sink = sink
+        self.open = sink is not None
+
+    async def __call__(self, text: str) -> None:
+        if self.open and self.sink is not None:
+            await self.sink(text)
 
 
 class _Clock:
@@ -144,7 +164,7 @@ class Agent:
             trace_id=f"tr_{secrets.token_hex(12)}", conversation_id=turn.conversation_id,
             created_ms=time.time_ns() // 1_000_000, text=turn.text,
         )
-        result = await self._decide(turn, trace, clock, on_token)
+        result = await self._decide(turn, trace, clock, _Stream(on_token))
         trace.source = result.reply.source
         trace.timings_ms["total"] = _ms(clock.start)
         return result
@@ -156,7 +176,8 @@ class Agent:
         kb_version = await self.knowledge.version() if self.knowledge else 0
         route = self.router.route_key(turn.conversation_id) if self.router else "local"
         key = cache_key(turn.text, kb_version, f"{prompts.GROUNDED.id}@{prompts.GROUNDED.version}", route)
-        if not turn.images and (cached := await self._cache_get(key, trace)) is not None:
+        cacheable = not turn.images and not turn.history  # a follow-up's answer depends on its context
+        if cacheable and (cached := await self._cache_get(key, trace)) is not None:
             await _emit(on_token, cached.text)
             return Turn(reply=cached, trace=trace)
 
@@ -171,7 +192,7 @@ class Agent:
             best = relevant[0]
             reply = Reply(text=best.answer, source="knowledge_qa", citations=[_cite(best)])
             await _emit(on_token, reply.text)
-            return await self._finish(Turn(reply=reply, trace=trace), key)
+            return await self._finish(Turn(reply=reply, trace=trace), key if cacheable else None)
         if kb_version and not relevant and trace.intent is None:
             trace.fallbacks.append("nothing relevant in the knowledge base")
             streak = turn.low_confidence_streak + 1
@@ -181,10 +202,11 @@ class Agent:
             await _emit(on_token, reply.text)
             return Turn(reply=reply, trace=trace, low_confidence=True)
 
+        store_key = key if cacheable else None
         if (answered := await self._ask_llm(turn, trace, clock, relevant, on_token)) is not None:
-            return await self._finish(answered, key)
+            return await self._finish(answered, store_key)
         if (local := await self._ask_local(turn, trace, clock, relevant, on_token)) is not None:
-            return await self._finish(local, key)
+            return await self._finish(local, store_key)
         return await self._degrade(turn, trace, relevant, on_token)
 
     async def _degrade(
@@ -225,8 +247,8 @@ class Agent:
         finally:
             trace.timings_ms["cache"] = _ms(started)
 
-    async def _finish(self, turn: Turn, key: str) -> Turn:
-        if turn.reply.source in CACHEABLE_SOURCES and self.caches:
+    async def _finish(self, turn: Turn, key: str | None) -> Turn:
+        if key is not None and turn.reply.source in CACHEABLE_SOURCES:
             for level in self.caches:
                 try:
                     await level.put(key, turn.reply)
@@ -297,11 +319,17 @@ class Agent:
         user = ChatMessage(role="user", content=turn.text, images=turn.images)
         messages = prompts.build_messages(template, relevant, turn.history, user)
         tools = [tool.openai_schema() for tool in self.tools.values()]
+        # Leave the built-in model the time it needs, so a slow upstream cannot starve the fallback.
+        reserve = 0.0
+        if self.local_model is not None:
+            reserve = min(self.local_model.estimated_wait_s(self.settings.local_max_tokens),
+                          self.settings.turn_budget_s / 2)
+        deadline = clock.deadline - reserve
         try:
             for _ in range(MAX_TOOL_ROUNDS):
                 request = ChatRequest(messages=messages, max_tokens=self.settings.llm_max_tokens,
                                       temperature=self.settings.temperature, tools=tools)
-                outcome = await self.router.complete(turn.conversation_id, request, on_token, clock.deadline)
+                outcome = await self.router.complete(turn.conversation_id, request, on_token, deadline)
                 trace.attempts.extend(outcome.attempts)
                 trace.route, trace.arm = outcome.model, outcome.arm
                 trace.tokens_in += outcome.result.tokens_in
@@ -319,8 +347,17 @@ class Agent:
                                                      error=error, latency_ms=_ms(began)))
                     messages.append(ChatMessage(role="tool", tool_call_id=call.id, content=result or error))
         except AllProvidersFailed as failure:
-            trace.attempts.extend(a for a in failure.attempts if isinstance(a, Attempt))
-            trace.fallbacks.append(f"LLM providers failed: {failure}")
+            attempts = [a for a in failure.attempts if isinstance(a, Attempt)]
+            trace.attempts.extend(attempts)
+            if not attempts:
+                trace.fallbacks.append("no LLM provider configured")
+            else:
+                hops = ", ".join(f"{a.provider} {a.error_kind or a.status}" for a in attempts)
+                trace.fallbacks.append(f"LLM providers failed ({hops})")
+            if isinstance(failure, StreamInterrupted) and isinstance(on_token, _Stream):
+                # The visitor saw part of an answer: the final reply (not streamed) replaces it.
+                trace.fallbacks.append("answer cut off mid-stream; the fallback reply replaces it")
+                on_token.open = False
             return None
         finally:
             trace.timings_ms["llm"] = _ms(started)

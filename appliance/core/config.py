@@ -16,28 +16,25 @@ import msgspec
 from appliance.core.errors import ConfigError
 
 
-class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class NodeConfig(_Section):
+class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str = "node-1"
     data_dir: str = "."
 
 
-class ServerConfig(_Section):
+class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
     max_text_chars: int = 4000
     max_body_bytes: int = 1_048_576
+    max_image_bytes: int = 5_242_880
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class SecurityConfig(_Section):
+class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     visitor_token_ttl_s: int = 30 * 24 * 3600
 
 
-class ModelsConfig(_Section):
+class ModelsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     chat_path: str = ""
     embedding_path: str = ""
     chat_threads: int = 2
@@ -47,25 +44,25 @@ class ModelsConfig(_Section):
     temperature: float = 0.2
 
 
-class StoreConfig(_Section):
+class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     file: str = "appliance.db"
     read_connections: int = 4
     group_commit_max: int = 512
     synchronous: Literal["NORMAL", "FULL"] = "FULL"
 
 
-class CacheConfig(_Section):
+class CacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     l1_entries: int = 10_000
     redis_url: str = ""
     ttl_s: int = 24 * 3600
 
 
-class EngineConfig(_Section):
+class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     turn_budget_s: float = 8.0
     low_confidence_handoffs: int = 2
 
 
-class KnowledgeConfig(_Section):
+class KnowledgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     chunk_chars: int = 800
     chunk_overlap_chars: int = 120
     top_k: int = 4
@@ -80,7 +77,7 @@ class KnowledgeConfig(_Section):
     embed_batch: int = 32
 
 
-class IntentConfig(_Section):
+class IntentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str
     examples: list[str] = msgspec.field(default_factory=list)
     action: Literal["none", "handoff", "answer", "tool"] = "none"
@@ -88,13 +85,13 @@ class IntentConfig(_Section):
     tool: str = ""
 
 
-class IntentsConfig(_Section):
+class IntentsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     oos_threshold: float = 0.5
     examples_csv: str = ""
     intents: list[IntentConfig] = msgspec.field(default_factory=list)
 
 
-class Config(_Section):
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     node: NodeConfig = NodeConfig()
     server: ServerConfig = ServerConfig()
     security: SecurityConfig = SecurityConfig()

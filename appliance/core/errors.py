@@ -3,7 +3,8 @@
     ApplianceError
     ├── ConfigError          a config file is missing, malformed, or has an unknown/mistyped key
     ├── InputError           a request or command argument is invalid (web: 400/413/422)
-    │   └── TooLarge         a body or text exceeds its configured limit (web: 413)
+    │   ├── TooLarge         a body or text exceeds its configured limit (web: 413)
+    │   └── UnsupportedMedia an upload is not a supported image (web: 415)
     ├── AuthError            no or bad credentials (web: 401)
     ├── Forbidden            valid credentials, not allowed (web: 403)
     ├── NotFound             the thing does not exist or is not visible to the caller (web: 404)
@@ -35,6 +36,10 @@ class InputError(ApplianceError):
 
 
 class TooLarge(InputError):
+    pass
+
+
+class UnsupportedMedia(InputError):
     pass
 
 

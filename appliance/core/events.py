@@ -93,6 +93,15 @@ class FeedbackGiven(_Payload, tag="feedback.given"):
     rating: Literal["up", "down"]
 
 
+class AttachmentStored(_Payload, tag="attachment.stored"):
+    """An uploaded image; ``attachment_id`` is the SHA-256 of ``data`` (content-addressed)."""
+
+    attachment_id: str
+    media_type: str
+    visitor_id: str
+    data: bytes
+
+
 class KnowledgeChunk(msgspec.Struct, frozen=True, kw_only=True):
     """One chunk of a knowledge-base document as shipped in :class:`DocumentUpserted`.
 
@@ -134,7 +143,7 @@ class DocumentRemoved(_Payload, tag="kb.document.removed"):
 EventPayload = (
     ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationClosed | UserUpserted
     | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
-    | DocumentUpserted | DocumentRemoved
+    | DocumentUpserted | DocumentRemoved | AttachmentStored
 )
 
 

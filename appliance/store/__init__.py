@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from appliance.core import events as ev
+from appliance.core.config import Config
 from appliance.core.hlc import HybridClock
 from appliance.store.db import Connection, connect
 from appliance.store.migrations import migrate
@@ -41,6 +42,13 @@ class Store:
         store = cls(path, origin, **options)  # type: ignore[arg-type]
         store._writer.start()
         return store
+
+    @classmethod
+    def from_config(cls, config: Config, origin: str) -> Store:
+        return cls.open(
+            config.resolve(config.store.file), origin, read_connections=config.store.read_connections,
+            synchronous=config.store.synchronous, max_batch=config.store.group_commit_max,
+        )
 
     async def write(self, work: Callable[[WriteTxn], T]) -> T:
         return await asyncio.wrap_future(self._writer.submit(work))

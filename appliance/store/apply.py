@@ -135,6 +135,14 @@ def audit_hash(prev_hash: str, e: ev.Event, p: ev.AuditRecorded) -> str:
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
+@handles(ev.AttachmentStored)
+def _attachment_stored(conn: Connection, e: ev.Event, p: ev.AttachmentStored) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO attachments (id, media_type, size, visitor_id, data, hlc) VALUES (?, ?, ?, ?, ?, ?)",
+        (p.attachment_id, p.media_type, len(p.data), p.visitor_id, p.data, e.hlc),
+    )
+
+
 @handles(ev.FeedbackGiven)
 def _feedback_given(conn: Connection, e: ev.Event, p: ev.FeedbackGiven) -> None:
     conn.execute(

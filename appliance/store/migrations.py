@@ -136,6 +136,22 @@ MIGRATIONS: list[str] = [
     CREATE TABLE kb_state (key TEXT PRIMARY KEY, value);
     INSERT INTO kb_state (key, value) VALUES ('version', 0);
     """,
+    # 3: the answer cache (level L3; derived data, never replicated) and image attachments.
+    """
+    CREATE TABLE reply_cache (
+        key TEXT PRIMARY KEY,
+        reply BLOB NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE attachments (
+        id TEXT PRIMARY KEY,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        visitor_id TEXT NOT NULL,
+        data BLOB NOT NULL,
+        hlc INTEGER NOT NULL
+    );
+    """,
 ]
 
 

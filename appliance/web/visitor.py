@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Request, get, post, websocket
@@ -10,8 +11,8 @@ from litestar.connection import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import Parameter
 
-from appliance.conversations import ChatOutcome, MessageView
-from appliance.core.errors import ApplianceError, AuthError
+from appliance.conversations import AttachmentOut, ChatOutcome, MessageView
+from appliance.core.errors import ApplianceError, AuthError, TooLarge
 from appliance.runtime import Runtime
 from appliance.web.errors import error_body, status_of
 
@@ -55,6 +56,33 @@ async def conversation_messages(
     return MessagesOut(conversation_id=conversation_id, messages=messages)
 
 
+class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
+    rating: Literal["up", "down"]
+
+
+@post("/api/v1/attachments", summary="Upload an image (raw body: PNG, JPEG, GIF or WebP)", status_code=201,
+      request_max_body_size=64 * 1024 * 1024)
+async def upload(request: Request[object, object, object], runtime: Runtime) -> AttachmentOut:
+    token = bearer(dict(request.headers))
+    limit = runtime.config.server.max_image_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"image is {declared} bytes; the limit is {limit}")
+    return await runtime.conversations.store_image(await request.body(), token)
+
+
+@post("/api/v1/messages/{message_id:str}/feedback", summary="Thumbs up or down on a bot reply", status_code=200)
+async def feedback(
+    message_id: str, data: FeedbackIn, runtime: Runtime,
+    authorization: Annotated[str | None, Parameter(header="Authorization")] = None,
+) -> dict[str, str]:
+    token = bearer({"authorization": authorization}) if authorization else None
+    trace = await runtime.conversations.feedback(message_id, data.rating, token)
+    if trace is not None and trace.route:
+        runtime.router.record_feedback(trace.route, trace.arm, data.rating == "down")
+    return {"message_id": message_id, "rating": data.rating}
+
+
 _chat_in = msgspec.json.Decoder(ChatIn)
 
 
@@ -62,19 +90,38 @@ _chat_in = msgspec.json.Decoder(ChatIn)
 async def visitor_socket(socket: WebSocket[object, object, object], runtime: Runtime) -> None:
     """Send ``ChatIn`` JSON frames; receive ``{"type": "token", "text"}`` frames as the reply is
     produced, then ``{"type": "reply", ...ChatOutcome}`` whose text is authoritative (it replaces the
-    streamed tokens if a provider failed mid-stream), or ``{"type": "error", ...}``."""
+    streamed tokens if a provider failed mid-stream), or ``{"type": "error", ...}``. Messages from a
+    human agent (and system notices) arrive as ``{"type": "message", ...MessageView}``."""
     await socket.accept()
+    send_lock = asyncio.Lock()
+    watching: dict[str, asyncio.Task[None]] = {}
+
+    async def send(frame: dict[str, object]) -> None:
+        async with send_lock:
+            await socket.send_data(msgspec.json.encode(frame).decode(), mode="text")
+
+    async def forward(conversation_id: str) -> None:
+        queue = runtime.hub.watch(conversation_id)
+        try:
+            while True:
+                message = await queue.get()
+                if message.role in ("agent", "system"):
+                    await send({"type": "message", "conversation_id": conversation_id,
+                                **msgspec.structs.asdict(message)})
+        finally:
+            runtime.hub.unwatch(conversation_id, queue)
+
     try:
         while True:
             raw = await socket.receive_data(mode="binary")
             try:
                 message = _chat_in.decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                await socket.send_json({"type": "error", **error_body(400, "invalid_input", f"invalid message: {exc}")})
+                await send({"type": "error", **error_body(400, "invalid_input", f"invalid message: {exc}")})
                 continue
 
             async def send_token(text: str) -> None:
-                await socket.send_json({"type": "token", "text": text})
+                await send({"type": "token", "text": text})
 
             try:
                 outcome = await runtime.chat(
@@ -83,12 +130,16 @@ async def visitor_socket(socket: WebSocket[object, object, object], runtime: Run
                 )
             except ApplianceError as exc:
                 status, code = status_of(exc)
-                await socket.send_json({"type": "error", **error_body(status, code, str(exc))})
+                await send({"type": "error", **error_body(status, code, str(exc))})
                 continue
-            await socket.send_data(msgspec.json.encode({"type": "reply", **msgspec.structs.asdict(outcome)}),
-                                   mode="text")
+            if outcome.conversation_id not in watching:
+                watching[outcome.conversation_id] = asyncio.create_task(forward(outcome.conversation_id))
+            await send({"type": "reply", **msgspec.structs.asdict(outcome)})
     except WebSocketDisconnect:
         return
+    finally:
+        for task in watching.values():
+            task.cancel()
 
 
-ROUTES = [chat, conversation_messages, visitor_socket]
+ROUTES = [chat, conversation_messages, upload, feedback, visitor_socket]

@@ -1,0 +1,176 @@
+"""Ranking decisions over knowledge-base hits: fusion, relevance, direct Q&A answers, extraction.
+
+The store produces ranked candidate lists (BM25 over words, trigram/bigram matching for CJK,
+vector KNN); :func:`reciprocal_rank_fusion` merges them. What counts as *relevant* combines the
+embedding's cosine similarity with lexical coverage (the share of the query's content terms that
+the chunk contains), because the built-in embedding model is English-only: for Chinese text its
+similarities are weak, while the words themselves are strong evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from appliance.core.chunking import CJK_CHAR, join_sentences, split_sentences, text_size, truncate
+from appliance.core.config import KnowledgeConfig
+from appliance.core.types import ChunkHit, Citation
+
+RRF_K = 60
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_CJK_RUN = re.compile(CJK_CHAR.pattern + "+")
+STOPWORDS = frozenset(
+    ["a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "please", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "hi", "hello", "hey", "thanks", "thank", "can't", "cannot", "i'm", "im", "want", "need", "get", "got", "tell", "know", "let", "like"]
+)
+CJK_STOP = frozenset("的了吗呢吧啊呀么是我你您他她它们在和与及或请问有没怎么如何什么哪里为")
+
+
+def _stem(word: str) -> str:
+    """A light English plural/verb-ending stemmer: enough for "cards" ~ "card", "fees" ~ "fee"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def word_terms(text: str) -> list[str]:
+    """Lower-cased non-CJK words of ``text`` in order (stop words included)."""
+    words: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        words.extend(part for part in _CJK_RUN.split(token) if part)
+    return words
+
+
+def cjk_runs(text: str) -> list[str]:
+    return _CJK_RUN.findall(text)
+
+
+def content_terms(text: str) -> list[str]:
+    """Distinct content terms, in order: stemmed non-stop words, and CJK bigrams (a single CJK
+    character when it stands alone), skipping bigrams made only of function characters."""
+    terms: dict[str, None] = {}
+    for word in word_terms(text):
+        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+            terms[_stem(word)] = None
+    for run in cjk_runs(text):
+        if len(run) == 1:
+            if run not in CJK_STOP:
+                terms[run] = None
+            continue
+        for index in range(len(run) - 1):
+            bigram = run[index:index + 2]
+            if not (bigram[0] in CJK_STOP and bigram[1] in CJK_STOP):
+                terms[bigram] = None
+    return list(terms)
+
+
+def term_coverage(query: str, text: str) -> float:
+    """Share of the query's content terms found in ``text`` (0 when the query has none)."""
+    wanted = content_terms(query)
+    if not wanted:
+        return 0.0
+    have = set(content_terms(text))
+    return sum(1 for term in wanted if term in have) / len(wanted)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], *, k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Ids from several best-first rankings, fused best first.
+
+    Each id scores ``sum(weight / (k + rank))`` over the lists it appears in (rank from 1),
+    divided by the best possible score, so 1.0 means first in every list.
+    """
+    weights = list(weights) if weights is not None else [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    best = sum(weight for weight in weights) / (k + 1) or 1.0
+    return sorted(((item, score / best) for item, score in scores.items()), key=lambda pair: -pair[1])
+
+
+def _hit_text(hit: ChunkHit) -> str:
+    return f"{hit.section}\n{hit.text}\n{hit.answer}"
+
+
+def is_relevant(query: str, hit: ChunkHit, config: KnowledgeConfig) -> bool:
+    """Close in meaning (cosine at least ``min_relevance``) or matching most of the query's terms."""
+    if hit.vector_similarity is not None and hit.vector_similarity >= config.min_relevance and (
+        not cjk_runs(query) or term_coverage(query, _hit_text(hit)) > 0
+    ):
+        return True
+    return term_coverage(query, _hit_text(hit)) >= config.min_term_coverage
+
+
+def relevant_hits(query: str, hits: Iterable[ChunkHit], config: KnowledgeConfig) -> list[ChunkHit]:
+    """The hits worth showing to a model or citing, in their order; empty means "I don't know"."""
+    return [hit for hit in hits if is_relevant(query, hit, config)]
+
+
+def qa_similarity(query: str, hit: ChunkHit) -> float:
+    """How closely the query restates a Q&A pair's question: the better of the embedding's cosine
+    and the Dice overlap of content terms (which also works for Chinese)."""
+    mine, theirs = set(content_terms(query)), set(content_terms(hit.text))
+    dice = 2 * len(mine & theirs) / (len(mine) + len(theirs)) if mine and theirs else 0.0
+    return max(hit.vector_similarity or 0.0, dice)
+
+
+def direct_answer(query: str, hits: Sequence[ChunkHit], config: KnowledgeConfig) -> ChunkHit | None:
+    """The Q&A pair that answers the query outright, without a model: the best-fused Q&A hit
+    among the top ``top_k`` whose similarity to the query reaches ``qa_direct_threshold``."""
+    for hit in hits[: max(config.top_k, 1)]:
+        if hit.is_qa and hit.answer and qa_similarity(query, hit) >= config.qa_direct_threshold:
+            return hit
+    return None
+
+
+def extract_answer(query: str, hit: ChunkHit, *, max_chars: int = 400) -> str:
+    """The sentence(s) of ``hit`` that best answer ``query``, quoted verbatim.
+
+    A Q&A pair gives its answer. Otherwise each sentence (or list line) scores by the query
+    terms it contains; the best one is returned, with the sentence after it when it is short or
+    introduces a list, up to ``max_chars`` (measured like chunk sizes).
+    """
+    if hit.is_qa and hit.answer:
+        return hit.answer
+    sentences = split_sentences(hit.text)
+    if not sentences:
+        return hit.text[:max_chars]
+    wanted = set(content_terms(query))
+
+    def score(sentence: str) -> float:
+        have = set(content_terms(sentence))
+        return sum(2.0 if CJK_CHAR.match(term) else 1.0 + min(len(term), 10) / 10 for term in wanted & have)
+
+    scores = [score(sentence) for sentence in sentences]
+    best = max(range(len(sentences)), key=lambda index: (scores[index], -index))
+    chosen = [sentences[best]]
+    size = text_size(chosen[0])
+    following = best + 1
+    while following < len(sentences) and (size < 80 or chosen[-1].endswith((":", "："))):
+        extra = text_size(sentences[following])
+        if size + extra > max_chars:
+            break
+        chosen.append(sentences[following])
+        size += extra + 1
+        following += 1
+    if _line_based(hit.text):
+        return truncate(join_sentences(chosen, "\n"), max_chars)
+    return truncate(join_sentences(chosen), max_chars)
+
+
+def _line_based(text: str) -> bool:
+    """True when the chunk is made of lines (list items, table rows) rather than running prose."""
+    return text.count("\n") >= 1 and all(len(line) < 200 for line in text.split("\n"))
+
+
+def citations(hits: Iterable[ChunkHit]) -> list[Citation]:
+    return [
+        Citation(chunk_id=hit.chunk_id, document=hit.document, section=hit.section, score=round(hit.score, 4))
+        for hit in hits
+    ]
