@@ -16,7 +16,7 @@ from typing import Literal
 import msgspec
 
 from appliance.core import events as ev
-from appliance.core.agent import Agent, TurnInput
+from appliance.core.agent import Agent, Conversation
 from appliance.core.errors import AuthError, InputError, NotFound, TooLarge, UnsupportedMedia
 from appliance.core.hlc import physical_ms
 from appliance.core.images import sniff_image
@@ -120,11 +120,9 @@ class Conversations:
             return ChatOutcome(conversation_id=conversation_id, message_id=visitor_message.message_id,
                                visitor_token=token, reply=None, trace_id="", owner="human")
 
-        turn = await self._agent().process(
-            TurnInput(conversation_id=conversation_id, text=text, history=state.history, images=images,
-                      low_confidence_streak=state.streak, agents_online=self._agents_online()),
-            on_token,
-        )
+        conversation = Conversation(id=conversation_id, history=state.history, low_confidence_streak=state.streak,
+                                    agents_online=self._agents_online())
+        turn = await self._agent().process(conversation, text, images=images, on_token=on_token)
         reply_id = new_id("msg")
         turn.trace.message_id = reply_id
         writes: list[ev.EventPayload] = [

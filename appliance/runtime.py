@@ -17,12 +17,13 @@ import aiohttp
 
 from appliance.conversations import ChatOutcome, Conversations
 from appliance.core import metrics as m
-from appliance.core.agent import Agent, EngineSettings
+from appliance.core.agent import Agent, EngineSettings, IntentAction, Middleware
 from appliance.core.cache import LruCache
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, Unavailable
+from appliance.core.middleware import logging_middleware, pii_redaction
 from appliance.core.ports import ChatProvider, ReplyCache, TokenSink
-from appliance.core.router import ModelRouter
+from appliance.core.router import ModelRouter, RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.tokens import VisitorTokens
 from appliance.desk import AgentDesk
@@ -32,6 +33,7 @@ from appliance.local_model.embedder import LocalEmbedder
 from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, builtin_model_dir
 from appliance.local_model.provider import BuiltinChatProvider
 from appliance.node import NodeIdentity
+from appliance.providers.http_tool import http_tool
 from appliance.providers.openai import OpenAIProvider, make_session
 from appliance.redis_cache import RedisReplyCache
 from appliance.routing_store import RoutingWatcher
@@ -149,8 +151,18 @@ class Runtime:
         log.info("models loaded in %.2fs; ready", time.monotonic() - self.started_at)
 
     def build_agent(self) -> Agent:
-        return Agent(router=self.router, local_model=self.chat_model, caches=self.caches,
-                     settings=self.engine_settings())
+        assert self.http is not None
+        actions = {i.name: IntentAction(kind=i.action, answer=i.answer, tool=i.tool)
+                   for i in self.config.intents.intents}
+        middleware: list[Middleware] = [logging_middleware(level=logging.DEBUG)]
+        if self.config.engine.redact_pii:
+            middleware.append(pii_redaction)
+        return Agent(
+            router=self.router, local_model=self.chat_model, caches=self.caches, rules=self.config.rules,
+            tools=[http_tool(t, self.http) for t in self.config.tools], intent_actions=actions,
+            middleware=middleware,
+            settings=self.engine_settings(),
+        )
 
     async def chat(
         self, text: str, *, conversation_id: str | None, visitor_token: str | None,
@@ -175,7 +187,7 @@ class Runtime:
         transactions, items = self.store.write_stats
         self.metrics.writes.set(transactions, kind="transactions")
         self.metrics.writes.set(items, kind="items")
-        return m.render(self.metrics.all())
+        return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot())])
 
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
@@ -188,3 +200,28 @@ class Runtime:
         if self.http is not None:
             await self.http.close()
         await asyncio.to_thread(self.store.close)
+
+
+def router_metrics(snapshot: RouterSnapshot) -> list[m.Counter | m.Histogram]:
+    """Per model and arm: the router's own counters, as Prometheus series."""
+    counters = {
+        name: m.Counter(f"appliance_model_{name}_total", text) for name, text in [
+            ("requests", "Turns that reached the model."), ("errors", "Turns the model did not answer."),
+            ("fallbacks", "Errors after which another model was tried."), ("retries", "Extra upstream calls."),
+            ("tokens_in", "Prompt tokens."), ("tokens_out", "Completion tokens."),
+            ("thumbs_down", "Visitor thumbs-down on the model's replies."),
+        ]
+    }
+    latency = m.Gauge("appliance_model_latency_ms", "Latency of answered turns (last 1,024), by quantile.")
+    down_rate = m.Gauge("appliance_model_thumbs_down_ratio", "Thumbs-down share of rated replies.")
+    breaker = m.Gauge("appliance_model_breaker_open", "1 while the model's circuit breaker is not closed.")
+    for arm in snapshot.arms:
+        labels = {"model": arm.model, "arm": arm.arm}
+        for name, counter in counters.items():
+            counter.inc(getattr(arm, name), **labels)
+        latency.set(arm.latency_p50_ms, quantile="0.5", **labels)
+        latency.set(arm.latency_p99_ms, quantile="0.99", **labels)
+        down_rate.set(arm.thumbs_down_rate, **labels)
+    for health in snapshot.models:
+        breaker.set(0 if health.breaker == "closed" else 1, model=health.model, state=health.breaker)
+    return [*counters.values(), latency, down_rate, breaker]

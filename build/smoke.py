@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 120.0
 CHAT_TIMEOUT_S = 120.0
 IDLE_SETTLE_S = 2.0
+# Never through a proxy from the caller's environment: the server is on 127.0.0.1.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class SmokeFailure(Exception):
@@ -56,7 +58,7 @@ def http(method: str, url: str, body: object | None = None, timeout: float = 5.0
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with OPENER.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -144,7 +146,8 @@ def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise SmokeFailure("the server did not stop within 30s of SIGTERM") from None
-    if code != 0:
+    # uvicorn shuts down gracefully, then re-raises the signal it caught; the bootloader mirrors that.
+    if code not in (0, -signal.SIGTERM):
         raise SmokeFailure(f"the server exited with status {code} on SIGTERM\n"
                            + log.read_text(errors="replace")[-4000:])
 
@@ -153,7 +156,7 @@ def repo_mappings(pid: int) -> list[str]:
     """Files from this repository (the venv, the sources) mapped by the process: there must be none."""
     maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
     paths = {line.split(None, 5)[5] for line in maps if len(line.split(None, 5)) == 6}
-    return sorted(p for p in paths if p.startswith(str(ROOT) + "/"))
+    return sorted(p for p in paths if p.startswith(str(ROOT) + "/") and p != str(BINARY_IN_USE))
 
 
 def extraction_dirs() -> set[str]:
@@ -192,9 +195,13 @@ def smoke(binary: Path, starts: int) -> dict[str, object]:
                 print(f"start {attempt + 1}: /readyz 200 after {ready_s[-1]:.2f}s", flush=True)
                 if attempt == 0:
                     result = first_start_checks(box, base, proc, config)
-            finally:
+            except BaseException:
                 if proc.poll() is None:
-                    stop(proc, log)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                print("server log (tail):\n" + log.read_text(errors="replace")[-4000:], file=sys.stderr)
+                raise
+            stop(proc, log)
         print("stop: clean exit on SIGTERM", flush=True)
 
     leaked = extraction_dirs() - meis_before

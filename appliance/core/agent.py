@@ -49,6 +49,7 @@ NO_ANSWER_TEXT = (
 )
 IMAGE_HANDOFF_TEXT = "Thanks for the image. A person will look at it and reply here shortly."
 MAX_TOOL_ROUNDS = 3
+HISTORY = 12  # messages of history given to the model
 
 
 class IntentAction(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +74,15 @@ class TurnInput(msgspec.Struct, kw_only=True):
     text: str
     history: list[ChatMessage] = msgspec.field(default_factory=list)
     images: list[ImagePart] = msgspec.field(default_factory=list)
+    low_confidence_streak: int = 0
+    agents_online: bool = True
+
+
+class Conversation(msgspec.Struct, kw_only=True):
+    """What the engine needs to know about a conversation beyond the current message."""
+
+    id: str = msgspec.field(default_factory=lambda: f"conv_{secrets.token_hex(12)}")
+    history: list[ChatMessage] = msgspec.field(default_factory=list)
     low_confidence_streak: int = 0
     agents_online: bool = True
 
@@ -136,18 +146,35 @@ class Agent:
             run = _wrap(layer, run)
         self._pipeline = run
 
-    async def process(self, turn: TurnInput, on_token: TokenSink | None = None) -> Turn:
-        """Answer one visitor message; tokens go to ``on_token`` as they are produced."""
-        return await self._pipeline(turn, on_token)
+    async def process(
+        self, conversation: Conversation, text: str, *, images: list[ImagePart] | None = None,
+        on_token: TokenSink | None = None,
+    ) -> Turn:
+        """Answer one visitor message; tokens go to ``on_token`` as they are produced.
 
-    async def stream(self, turn: TurnInput) -> AsyncIterator[str | Turn]:
+        The turn (visitor text and bot reply) is appended to ``conversation.history`` and the
+        low-confidence streak updated, so an in-process caller can simply keep the object.
+        """
+        turn = TurnInput(conversation_id=conversation.id, text=text, history=conversation.history[-HISTORY:],
+                         images=images or [], low_confidence_streak=conversation.low_confidence_streak,
+                         agents_online=conversation.agents_online)
+        result = await self._pipeline(turn, on_token)
+        # The text as the pipeline saw it: after middleware such as PII redaction.
+        conversation.history.extend([ChatMessage(role="user", content=result.trace.text),
+                                     ChatMessage(role="assistant", content=result.reply.text)])
+        conversation.low_confidence_streak = conversation.low_confidence_streak + 1 if result.low_confidence else 0
+        return result
+
+    async def stream(
+        self, conversation: Conversation, text: str, *, images: list[ImagePart] | None = None
+    ) -> AsyncIterator[str | Turn]:
         """Yield reply tokens as they come, then the finished Turn."""
         tokens: asyncio.Queue[str | None] = asyncio.Queue()
 
         async def sink(token: str) -> None:
             tokens.put_nowait(token)
 
-        task = asyncio.ensure_future(self.process(turn, sink))
+        task = asyncio.ensure_future(self.process(conversation, text, images=images, on_token=sink))
         task.add_done_callback(lambda _: tokens.put_nowait(None))
         try:
             while (token := await tokens.get()) is not None:
@@ -155,6 +182,11 @@ class Agent:
             yield await task
         finally:
             task.cancel()
+
+    async def aclose(self) -> None:
+        """Release the router's providers (HTTP sessions the agent opened)."""
+        if self.router is not None:
+            await self.router.aclose()
 
     # -- the pipeline -------------------------------------------------------------------
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from appliance.core.errors import ConfigError
+from appliance.core.rules import Rule
 
 
 class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -37,7 +38,7 @@ class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 class ModelsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     chat_path: str = ""
     embedding_path: str = ""
-    chat_threads: int = 2
+    chat_threads: int = 1
     embedding_threads: int = 1
     chat_context: int = 2048
     reply_max_tokens: int = 160
@@ -60,6 +61,7 @@ class CacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     turn_budget_s: float = 8.0
     low_confidence_handoffs: int = 2
+    redact_pii: bool = False
 
 
 class KnowledgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -91,6 +93,16 @@ class IntentsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     intents: list[IntentConfig] = msgspec.field(default_factory=list)
 
 
+class ToolConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    description: str
+    url: str
+    method: Literal["POST", "GET"] = "POST"
+    parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object", "properties": {}})
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout_s: float = 5.0
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     node: NodeConfig = NodeConfig()
     server: ServerConfig = ServerConfig()
@@ -101,6 +113,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     engine: EngineConfig = EngineConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     intents: IntentsConfig = IntentsConfig()
+    rules: list[Rule] = msgspec.field(default_factory=list)
+    tools: list[ToolConfig] = msgspec.field(default_factory=list)
     # Directory of the config file; set by decode_config, not read from TOML.
     base_dir: str = ""
 

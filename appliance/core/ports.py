@@ -113,6 +113,8 @@ class ChatRouter(Protocol):
         self, conversation_id: str, request: ChatRequest, on_token: TokenSink | None, deadline_s: float
     ) -> RouteOutcome: ...
 
+    async def aclose(self) -> None: ...
+
 
 class LocalChatModel(Protocol):
     """The built-in model: one shared, slow resource, so callers check the queue first."""

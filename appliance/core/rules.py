@@ -16,7 +16,7 @@ from appliance.core.errors import InputError
 RuleAction = Literal["answer", "handoff", "tool"]
 
 
-class Rule(msgspec.Struct, frozen=True, kw_only=True):
+class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     keywords: list[str] = msgspec.field(default_factory=list)
     regex: str = ""

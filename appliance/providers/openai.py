@@ -179,8 +179,11 @@ def _estimate(text: str) -> int:
 
 
 class OpenAIProvider:
-    def __init__(self, spec: ModelSpec, session: aiohttp.ClientSession, api_key: str | None) -> None:
+    def __init__(
+        self, spec: ModelSpec, session: aiohttp.ClientSession, api_key: str | None, *, owns_session: bool = False
+    ) -> None:
         self.spec = spec
+        self._owns_session = owns_session
         self.name = spec.name
         self.model = spec.model
         self.vision = spec.vision
@@ -211,6 +214,11 @@ class OpenAIProvider:
             raise ProviderError("connection", f"{self.name}: {type(exc).__name__}: {exc}") from exc
         except ValueError as exc:  # msgspec.DecodeError, bad UTF-8, an over-long SSE line
             raise ProviderError("server_error", f"{self.name}: malformed response: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP session if this provider opened it (the server's is shared)."""
+        if self._owns_session:
+            await self._session.close()
 
     def _read_json(self, raw: bytes, request: ChatRequest) -> ChatResult:
         completion = _decode_completion(raw)

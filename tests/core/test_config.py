@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from appliance.core.config import Config, IntentConfig, decode_config
+from appliance.core.config import Config, decode_config
 from appliance.core.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
@@ -23,11 +23,17 @@ def _sections(struct: type[msgspec.Struct], prefix: str = "") -> dict[str, type[
     return found
 
 
+def _list_item(annotation: object) -> type[msgspec.Struct] | None:
+    args = getattr(annotation, "__args__", ())
+    if getattr(annotation, "__origin__", None) is list and args and issubclass(args[0], msgspec.Struct):
+        return args[0]  # type: ignore[no-any-return]
+    return None
+
+
 def _is_struct(annotation: object) -> bool:
     """A nested section, or a list of tables (documented field by field)."""
-    args = getattr(annotation, "__args__", ())
-    inner = args[0] if getattr(annotation, "__origin__", None) is list and args else annotation
-    return isinstance(inner, type) and issubclass(inner, msgspec.Struct)
+    return _list_item(annotation) is not None or (
+        isinstance(annotation, type) and issubclass(annotation, msgspec.Struct))
 
 
 def test_example_decodes_to_the_defaults() -> None:
@@ -56,10 +62,14 @@ def test_every_key_is_documented_with_a_comment() -> None:
             key = f"{path}.{field.name}" if path else field.name
             if key not in documented:
                 missing.append(key)
-    # Intent entries are list items; their fields are documented under [[intents.intents]].
-    for field in msgspec.structs.fields(IntentConfig):
-        if f"intents.intents.{field.name}" not in documented:
-            missing.append(f"intents.intents.{field.name}")
+    # List-of-table entries ([[intents.intents]], [[rules]], [[tools]]) are documented field by field.
+    for path, struct in _sections(Config).items():
+        for field in msgspec.structs.fields(struct):
+            inner = _list_item(field.type)
+            if inner is None:
+                continue
+            key = f"{path}.{field.name}" if path else field.name
+            missing += [f"{key}.{f.name}" for f in msgspec.structs.fields(inner) if f"{key}.{f.name}" not in documented]
     assert not missing, f"undocumented config keys: {missing}"
 
 

@@ -1,0 +1,42 @@
+"""The README's SDK example runs verbatim against a local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+import re
+import asyncio
+import sys
+
+from bench.mock_upstream import MockUpstream
+from tests.conftest import ROOT
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Embedding the engine (SDK)", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "README lost its SDK example"
+    return match.group(1)
+
+
+async def test_readme_sdk_example_runs_verbatim(tmp_path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(readme_example())
+    async with MockUpstream() as upstream:
+        upstream.set(mode="tool_call", tool_name="order_status", times=1)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env={**os.environ, "LLM_BASE_URL": upstream.url, "PYTHONPATH": str(ROOT)},
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        bodies = upstream.bodies
+    stdout, stderr = out.decode(), err.decode()
+    assert process.returncode == 0, stderr
+    assert "Unclosed" not in stderr  # the agent released its HTTP session
+    first_line = stdout.splitlines()[0]
+    assert first_line.startswith("llm | "), stdout
+    assert "tried" in stdout
+    assert "[llm]" in stdout  # the streamed second turn ends with its Turn
+    sent = " ".join(str(body) for body in bodies)
+    assert "4111 1111 1111 1111" not in sent and "[card]" in sent  # the middleware redacted it
+    assert "left our warehouse yesterday" in sent  # the tool ran and its result went back to the model
