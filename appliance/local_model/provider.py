@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from appliance.core.ports import ChatRequest, ChatResult, TokenSink
 from appliance.local_model.chat import LocalChat
 
@@ -22,7 +24,9 @@ class BuiltinChatProvider:
             text, tokens = await self._chat.complete(messages, request.max_tokens, request.temperature)
             return ChatResult(text=text, tokens_out=tokens)
         parts: list[str] = []
-        async for token in self._chat.stream(messages, request.max_tokens, request.temperature):
-            parts.append(token)
-            await on_token(token)
-        return ChatResult(text="".join(parts), tokens_out=len(parts))
+        # aclosing: if the visitor goes away (on_token raises), generation stops at once.
+        async with contextlib.aclosing(self._chat.stream(messages, request.max_tokens, request.temperature)) as s:
+            async for piece in s:
+                parts.append(piece)
+                await on_token(piece)
+        return ChatResult(text="".join(parts), tokens_out=len(parts))  # about one piece per token

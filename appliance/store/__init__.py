@@ -53,6 +53,10 @@ class Store:
     async def write(self, work: Callable[[WriteTxn], T]) -> T:
         return await asyncio.wrap_future(self._writer.submit(work))
 
+    def write_soon(self, work: Callable[[WriteTxn], object]) -> None:
+        """Queue a write nobody waits for (derived data such as cache entries): no thread hop awaited."""
+        self._writer.submit(work)
+
     async def append(self, *payloads: ev.EventPayload) -> list[ev.Event]:
         return await self.write(lambda txn: [txn.append(p) for p in payloads])
 

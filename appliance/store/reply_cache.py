@@ -37,4 +37,4 @@ class SqliteReplyCache:
             txn.conn.execute("INSERT OR REPLACE INTO reply_cache (key, reply, expires_ms) VALUES (?, ?, ?)",
                              (key, data, expires))
 
-        await self._store.write(write)
+        self._store.write_soon(write)  # a cache entry need not be durable before the reply goes out
