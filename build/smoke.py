@@ -1,21 +1,23 @@
 """Smoke test of the one-file build: ``dist/appliance`` works with no Python environment at all.
 
-    python build/smoke.py [BINARY] [--starts N]
+    python build/smoke.py [BINARY] [--starts N] [--tmpdir DIR]
 
-Runs the binary (default ``dist/appliance``) under ``env -i`` with only ``PATH=/usr/bin:/bin`` and
-``HOME`` set to a fresh temporary folder, which is also the working directory: ``init`` a node,
-``serve`` it on a free 127.0.0.1 port, wait for ``/readyz``, ``POST /api/v1/chat`` and expect a
-200 whose ``reply.source`` is ``local_model`` with a non-empty text, fetch ``/schema/openapi.json``,
-``token create --role admin --name smoke``, stop the server with SIGTERM and expect a clean exit.
-The served process must map nothing from this repository (no ``.venv``, no source tree).
+Runs a copy of the binary (default ``dist/appliance``), placed in a fresh temporary folder that
+is also ``HOME`` and the working directory, under ``env -i`` with only ``PATH=/usr/bin:/bin`` and
+``HOME`` (and ``TMPDIR`` with ``--tmpdir``): ``init`` a node, ``serve`` it on a free 127.0.0.1
+port, wait for ``/readyz``, ``POST /api/v1/chat`` and expect a 200 whose ``reply.source`` is
+``local_model`` with a non-empty text, chat once over the ``/ws/visitor`` WebSocket (token
+frames, then the reply), fetch ``/schema/openapi.json``, ``token create --role admin --name
+smoke``, stop the server with SIGTERM and expect a clean exit that removes the folder the binary
+unpacked itself into. The serving process must map nothing from this repository.
 
-It measures the binary's size, the cold start to ``/readyz`` (the median of N starts, each
-one unpacking the binary afresh), and the idle RSS after the first chat. A onefile binary runs
-as two processes: the bootloader, which unpacks the bundle and waits, and its child, which
-serves; the RSS reported is the child's (``VmRSS`` in ``/proc/PID/status``), the bootloader's is
-printed beside it. The last line of output is the measurements as one JSON object.
+It measures the binary's size, the cold start to ``/readyz`` (the median of N starts, each one
+unpacking the binary afresh), and the idle RSS after the first chat. A onefile binary runs as
+two processes: the bootloader, which unpacks the bundle and waits, and its child, which serves;
+the RSS reported is the child's (``VmRSS`` in ``/proc/PID/status``), the bootloader's is printed
+beside it. The last line of output is the measurements as one JSON object.
 
-Uses only the standard library; exits 1 with a one-line reason (and the server's log) on failure.
+Uses only the standard library; exits 1 with the reason (and the server's log) on failure.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -64,11 +67,16 @@ def http(method: str, url: str, body: object | None = None, timeout: float = 5.0
         return exc.code, exc.read()
 
 
-def vm_rss_mb(pid: int) -> float:
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and its split (RssAnon: heap; RssFile: mapped files, the models among them), in MB."""
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise SmokeFailure(f"no VmRSS for pid {pid}")
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            found[key] = int(value.split()[0]) / 1024
+    if "VmRSS" not in found:
+        raise SmokeFailure(f"no VmRSS for pid {pid}")
+    return found
 
 
 def children(pid: int) -> list[int]:
@@ -92,13 +100,61 @@ def serving_pid(bootloader_pid: int) -> int:
     return kids[0] if len(kids) == 1 else bootloader_pid
 
 
+def websocket_chat(port: int, text: str, timeout: float = CHAT_TIMEOUT_S) -> tuple[int, dict[str, object]]:
+    """One chat over ``/ws/visitor`` with a minimal RFC 6455 client: (token frames seen, final frame).
+
+    Proves that uvicorn's WebSocket protocol, which it picks by name at run time, is in the bundle.
+    The message goes out as a binary frame (what the handler reads); replies are text frames.
+    """
+    import base64
+    import struct
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        key = base64.b64encode(os.urandom(16)).decode()
+        conn.sendall((f"GET /ws/visitor HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                     .encode())
+        stream = conn.makefile("rb")
+        status_line = stream.readline()
+        if b" 101 " not in status_line:
+            raise SmokeFailure(f"WebSocket upgrade refused: {status_line!r}")
+        while stream.readline() not in (b"\r\n", b""):
+            pass
+        payload = json.dumps({"text": text}).encode()
+        mask = os.urandom(4)
+        if len(payload) < 126:  # FIN + binary opcode; masked, as every client frame must be
+            header = struct.pack("!BB", 0x82, 0x80 | len(payload))
+        else:
+            header = struct.pack("!BBH", 0x82, 0x80 | 126, len(payload))
+        conn.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        tokens = 0
+        while True:
+            first, second = stream.read(2)
+            length = second & 0x7F
+            if length == 126:
+                (length,) = struct.unpack("!H", stream.read(2))
+            elif length == 127:
+                (length,) = struct.unpack("!Q", stream.read(8))
+            data = stream.read(length)
+            if first & 0x0F == 0x8:
+                raise SmokeFailure(f"the server closed the WebSocket: {data!r}")
+            if first & 0x0F not in (0x1, 0x2):
+                continue
+            frame = json.loads(data)
+            if frame.get("type") != "token":
+                return tokens, frame
+            tokens += 1
+
+
 class Sandbox:
     """A temporary HOME and working directory, and a clean environment to run the binary in."""
 
-    def __init__(self, binary: Path, home: Path) -> None:
+    def __init__(self, binary: Path, home: Path, tmpdir: Path | None = None) -> None:
         self.binary = binary
         self.home = home
         self.env = ["env", "-i", "PATH=/usr/bin:/bin", f"HOME={home}"]
+        if tmpdir is not None:  # where the onefile bootloader unpacks itself (default /tmp)
+            self.env.append(f"TMPDIR={tmpdir}")
 
     def run(self, *args: str, timeout: float = 120.0) -> str:
         proc = subprocess.run(
@@ -156,24 +212,31 @@ def repo_mappings(pid: int) -> list[str]:
     """Files from this repository (the venv, the sources) mapped by the process: there must be none."""
     maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
     paths = {line.split(None, 5)[5] for line in maps if len(line.split(None, 5)) == 6}
-    return sorted(p for p in paths if p.startswith(str(ROOT) + "/") and p != str(BINARY_IN_USE))
+    return sorted(p for p in paths if p.startswith(str(ROOT) + "/"))
 
 
-def extraction_dirs() -> set[str]:
-    tmp = Path(tempfile.gettempdir())
-    return {p.name for p in tmp.glob("_MEI*")} if tmp.is_dir() else set()
+def extraction_dir(pid: int) -> Path:
+    """The folder the bootloader unpacked the bundle into (sys._MEIPASS of the serving process)."""
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split(None, 5)
+        if len(fields) == 6 and fields[5].endswith("/libpython3.11.so.1.0"):
+            return Path(fields[5]).parent
+    raise SmokeFailure(f"cannot find the onefile extraction folder of pid {pid}")
 
 
-def smoke(binary: Path, starts: int) -> dict[str, object]:
+def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, object]:
     if not os.access(binary, os.X_OK):
         raise SmokeFailure(f"{binary} is missing or not executable: run build/build.sh")
     size_mb = binary.stat().st_size / 1e6
     print(f"binary: {binary} ({size_mb:.1f} MB)", flush=True)
-    meis_before = extraction_dirs()
 
     with tempfile.TemporaryDirectory(prefix="appliance-smoke-") as tmp:
         home = Path(tmp)
-        box = Sandbox(binary, home)
+        # Run a copy from the sandbox, so that nothing can reach back into the repository.
+        copy = home / "bin" / "appliance"
+        copy.parent.mkdir()
+        shutil.copy2(binary, copy)
+        box = Sandbox(copy, home, tmpdir)
         started = time.monotonic()
         out = box.run("init", "node", "--name", "smoke")
         init_s = time.monotonic() - started
@@ -192,21 +255,26 @@ def smoke(binary: Path, starts: int) -> dict[str, object]:
             proc = box.serve(config, port, log)
             try:
                 ready_s.append(wait_ready(base, proc, log) - t0)
-                print(f"start {attempt + 1}: /readyz 200 after {ready_s[-1]:.2f}s", flush=True)
+                unpacked = extraction_dir(serving_pid(proc.pid))
+                print(f"start {attempt + 1}: /readyz 200 after {ready_s[-1]:.2f}s (unpacked in {unpacked})",
+                      flush=True)
                 if attempt == 0:
                     result = first_start_checks(box, base, proc, config)
             except BaseException:
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                    # SIGTERM first: a SIGKILLed bootloader leaves its extraction folder in /tmp.
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
                 print("server log (tail):\n" + log.read_text(errors="replace")[-4000:], file=sys.stderr)
                 raise
             stop(proc, log)
-        print("stop: clean exit on SIGTERM", flush=True)
-
-    leaked = extraction_dirs() - meis_before
-    if leaked:
-        print(f"warning: onefile extraction folders left behind in {tempfile.gettempdir()}: {sorted(leaked)}")
+            if unpacked.exists():
+                raise SmokeFailure(f"the bootloader left its extraction folder {unpacked} behind")
+        print("stop: clean exit on SIGTERM, extraction folders removed", flush=True)
     return {
         "binary_mb": round(size_mb, 1),
         "cold_start_s": round(statistics.median(ready_s), 2),
@@ -228,17 +296,27 @@ def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], c
         raise SmokeFailure(f"expected a non-empty reply from local_model, got {answer!r}")
     print(f"chat: 200 from local_model in {chat_s:.2f}s: {reply['text'][:100]!r}", flush=True)
 
+    time.sleep(IDLE_SETTLE_S)
+    server = serving_pid(proc.pid)
+    if server == proc.pid:
+        raise SmokeFailure(f"expected the onefile bootloader (pid {proc.pid}) to have one child, the server")
+    mem = memory_mb(server)
+    rss = mem["VmRSS"]
+    boot_rss = memory_mb(proc.pid)["VmRSS"]
+    print(f"idle RSS after the first chat: {rss:.1f} MB (anon {mem.get('RssAnon', 0):.1f}, file "
+          f"{mem.get('RssFile', 0):.1f}) in the serving process {server}; bootloader {proc.pid}: {boot_rss:.1f} MB",
+          flush=True)
+
+    tokens, frame = websocket_chat(int(base.rsplit(":", 1)[1]), "What can you do for me?")
+    if frame.get("type") != "reply" or not tokens:
+        raise SmokeFailure(f"expected token frames then a reply on /ws/visitor, got {tokens} tokens and {frame!r}")
+    print(f"websocket: {tokens} token frames, then the reply", flush=True)
+
     status, body = http("GET", f"{base}/schema/openapi.json")
     if status != 200 or b'"/api/v1/chat"' not in body:
         raise SmokeFailure(f"GET /schema/openapi.json answered {status}: {body[:300]!r}")
     print("schema: ok", flush=True)
 
-    time.sleep(IDLE_SETTLE_S)
-    server = serving_pid(proc.pid)
-    rss = vm_rss_mb(server)
-    boot_rss = vm_rss_mb(proc.pid) if server != proc.pid else 0.0
-    print(f"idle RSS after the first chat: {rss:.1f} MB (serving pid {server}; bootloader pid {proc.pid}: "
-          f"{boot_rss:.1f} MB)", flush=True)
     mapped = repo_mappings(server)
     if mapped:
         raise SmokeFailure(f"the binary uses files from the repository: {mapped[:5]}")
@@ -249,6 +327,8 @@ def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], c
     print("token create: ok", flush=True)
     return {
         "idle_rss_mb": round(rss, 1),
+        "idle_rss_anon_mb": round(mem.get("RssAnon", 0), 1),
+        "idle_rss_file_mb": round(mem.get("RssFile", 0), 1),
         "bootloader_rss_mb": round(boot_rss, 1),
         "first_chat_s": round(chat_s, 2),
     }
@@ -258,9 +338,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("binary", nargs="?", type=Path, default=ROOT / "dist" / "appliance")
     parser.add_argument("--starts", type=int, default=3, help="server starts to time (median reported)")
+    parser.add_argument("--tmpdir", type=Path, default=None,
+                        help="also pass TMPDIR=DIR, where the binary unpacks itself (default: none, so /tmp)")
     args = parser.parse_args()
     try:
-        numbers = smoke(args.binary.resolve(), max(1, args.starts))
+        numbers = smoke(args.binary.resolve(), max(1, args.starts), args.tmpdir)
     except (SmokeFailure, subprocess.TimeoutExpired) as exc:
         print(f"smoke: FAILED: {exc}", file=sys.stderr)
         return 1

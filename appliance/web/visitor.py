@@ -113,7 +113,10 @@ async def visitor_socket(socket: WebSocket[object, object, object], runtime: Run
 
     try:
         while True:
-            raw = await socket.receive_data(mode="binary")
+            event = await socket.receive()
+            if event["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(detail="disconnect event", code=event.get("code", 1000))
+            raw = event.get("bytes") or (event.get("text") or "").encode()  # browsers send text frames
             try:
                 message = _chat_in.decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
