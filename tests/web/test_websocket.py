@@ -1,0 +1,35 @@
+"""The visitor WebSocket streams the built-in model's answer token by token."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from tests.conftest import Server
+
+
+async def test_reply_streams_over_the_websocket_with_text_frames(shared_server: Server) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"{shared_server.url}/ws/visitor") as ws:
+        await ws.send_str(json.dumps({"text": "Hello! What can you help me with?"}))
+        tokens: list[str] = []
+        while True:
+            frame = json.loads((await ws.receive(timeout=60)).data)
+            if frame["type"] != "token":
+                break
+            tokens.append(frame["text"])
+        assert frame["type"] == "reply", frame
+        assert len(tokens) > 3  # it really streamed
+        assert "".join(tokens).strip() == frame["reply"]["text"]
+        assert frame["reply"]["source"] == "local_model"
+
+        await ws.send_str("{broken")
+        error = json.loads((await ws.receive(timeout=10)).data)
+        assert error["type"] == "error" and error["status"] == 400
+
+        # The socket stays usable, and continues the same conversation with its token.
+        await ws.send_str(json.dumps({"text": "Thanks", "conversation_id": frame["conversation_id"],
+                                      "visitor_token": frame["visitor_token"]}))
+        while (last := json.loads((await ws.receive(timeout=60)).data))["type"] == "token":
+            pass
+        assert last["type"] == "reply" and last["conversation_id"] == frame["conversation_id"]
