@@ -23,7 +23,7 @@ from appliance.core.images import sniff_image
 from appliance.core.ports import ChatMessage, ImagePart, TokenSink
 from appliance.core.tokens import VisitorTokens, new_id
 from appliance.core.types import Citation, Reply, Trace
-from appliance.store import Connection, Store
+from appliance.store import Connection, Store, WriteTxn
 
 HISTORY_TURNS = 6
 MAX_ATTACHMENTS = 4
@@ -171,25 +171,29 @@ class Conversations:
             raise InputError(f"at most {MAX_ATTACHMENTS} attachments per message")
         return await self._store.read(read)
 
-    async def feedback(self, message_id: str, rating: Literal["up", "down"], visitor_token: str | None) -> Trace | None:
-        """Record a visitor's thumbs up/down on a bot reply; returns the reply's trace (for metrics)."""
+    async def feedback(
+        self, message_id: str, rating: Literal["up", "down"], visitor_token: str | None
+    ) -> tuple[Trace | None, str | None]:
+        """Record a visitor's thumbs up/down on a bot reply: the reply's trace and its previous rating."""
         visitor_id = self.visitor(visitor_token)
         if visitor_id is None:
             raise AuthError("feedback needs the visitor token as 'Authorization: Bearer <token>'")
 
-        def read(conn: Connection) -> tuple[str, bytes | None]:
-            row = conn.execute(
-                "SELECT m.conversation_id, t.body FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-                " LEFT JOIN traces t ON t.id = m.trace_id WHERE m.id = ? AND m.role = 'bot' AND c.visitor_id = ?",
-                (message_id, visitor_id)).fetchone()
+        def work(txn: WriteTxn) -> tuple[bytes | None, str | None]:
+            row = txn.conn.execute(
+                "SELECT m.conversation_id, t.body, f.rating FROM messages m"
+                " JOIN conversations c ON c.id = m.conversation_id LEFT JOIN traces t ON t.id = m.trace_id"
+                " LEFT JOIN feedback f ON f.message_id = m.id"
+                " WHERE m.id = ? AND m.role = 'bot' AND c.visitor_id = ?", (message_id, visitor_id)).fetchone()
             if row is None:
                 raise NotFound(f"bot message {message_id} not found")
-            return row[0], row[1]
+            if row[2] != rating:
+                txn.append(ev.FeedbackGiven(message_id=message_id, conversation_id=row[0], rating=rating))
+            return row[1], row[2]
 
-        conversation_id, body = await self._store.read(read)
-        await self._store.append(ev.FeedbackGiven(message_id=message_id, conversation_id=conversation_id,
-                                                  rating=rating))
-        return _trace.decode(body) if body else None
+        # Read and write in one transaction, so two clicks cannot both count as the first.
+        body, previous = await self._store.write(work)
+        return (_trace.decode(body) if body else None), previous
 
     async def messages_for_visitor(self, conversation_id: str, visitor_token: str | None) -> list[MessageView]:
         visitor_id = self.visitor(visitor_token)

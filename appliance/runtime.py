@@ -28,8 +28,10 @@ from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.tokens import VisitorTokens
 from appliance.desk import AgentDesk
 from appliance.hub import Hub
+from appliance.knowledge import IntentService, KnowledgeService, embedding_model_id
 from appliance.local_model.chat import LocalChat
 from appliance.local_model.embedder import LocalEmbedder
+from appliance.local_model.memo import RecentEmbeddings
 from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, builtin_model_dir
 from appliance.local_model.provider import BuiltinChatProvider
 from appliance.node import NodeIdentity
@@ -67,6 +69,8 @@ class Runtime:
         self.chat_model: BuiltinChatProvider | None = None
         self.embedder: LocalEmbedder | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.knowledge: KnowledgeService | None = None
+        self.intents: IntentService | None = None
         self.router = ModelRouter(RoutingTable(), self._provider)
         self.routing = RoutingWatcher(store, self.router.replace_table)
         self.caches: list[ReplyCache] = [LruCache(config.cache.l1_entries, config.cache.ttl_s)]
@@ -93,10 +97,10 @@ class Runtime:
     def engine_settings(self) -> EngineSettings:
         c = self.config
         return EngineSettings(
-            turn_budget_s=c.engine.turn_budget_s, top_k=c.knowledge.top_k, min_relevance=c.knowledge.min_relevance,
-            qa_direct_threshold=c.knowledge.qa_direct_threshold,
+            turn_budget_s=c.engine.turn_budget_s, knowledge=c.knowledge,
             low_confidence_handoffs=c.engine.low_confidence_handoffs,
             local_max_tokens=c.models.reply_max_tokens, temperature=c.models.temperature,
+            local_min_support=c.engine.local_min_support,
         )
 
     def model_path(self, configured: str, builtin: str) -> Path:
@@ -143,12 +147,29 @@ class Runtime:
             return
         self.chat_model = BuiltinChatProvider(chat)
         self.embedder = embedder
+        try:
+            await self._open_knowledge(embedder)
+        except ApplianceError as exc:
+            self.load_error = str(exc)
+            log.error("intents failed to load: %s", exc)
+            return
         await self.routing.refresh()
         self.routing.start()
         self.agent = self.build_agent()
         self.ready = True
         self.metrics.ready.set(1)
         log.info("models loaded in %.2fs; ready", time.monotonic() - self.started_at)
+
+    async def _open_knowledge(self, embedder: LocalEmbedder) -> None:
+        models = self.config.models
+        model_id = await asyncio.to_thread(embedding_model_id, self.model_path(models.embedding_path, EMBED_FILE))
+        recent = RecentEmbeddings(embedder)
+        self.knowledge = KnowledgeService(self.store, recent, self.config.knowledge, model_id=model_id)
+        csv = self.config.intents.examples_csv
+        examples_csv = self.config.resolve(csv) if csv else None
+        self.intents = IntentService(recent, self.config.intents, examples_csv=examples_csv, store=self.store,
+                                     model_id=model_id)
+        await self.intents.start()
 
     def build_agent(self) -> Agent:
         assert self.http is not None
@@ -159,6 +180,7 @@ class Runtime:
             middleware.append(pii_redaction)
         return Agent(
             router=self.router, local_model=self.chat_model, caches=self.caches, rules=self.config.rules,
+            knowledge=self.knowledge, intents=self.intents if self.intents and self.intents.model else None,
             tools=[http_tool(t, self.http) for t in self.config.tools], intent_actions=actions,
             middleware=middleware,
             settings=self.engine_settings(),

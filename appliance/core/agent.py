@@ -21,6 +21,7 @@ import msgspec
 
 from appliance.core import prompts
 from appliance.core.cache import CACHEABLE_SOURCES, cache_key
+from appliance.core.config import KnowledgeConfig
 from appliance.core.errors import AllProvidersFailed
 from appliance.core.ports import (
     ChatMessage,
@@ -33,7 +34,7 @@ from appliance.core.ports import (
     ReplyCache,
     TokenSink,
 )
-from appliance.core.retrieval import extract_answer
+from appliance.core.retrieval import content_terms, direct_answer, extract_answer, relevant_hits
 from appliance.core.router import StreamInterrupted
 from appliance.core.rules import Rule, RuleSet
 from appliance.core.tools import Tool, call_tool
@@ -60,12 +61,11 @@ class IntentAction(msgspec.Struct, frozen=True, kw_only=True):
 
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     turn_budget_s: float = 8.0
-    top_k: int = 4
-    min_relevance: float = 0.35
-    qa_direct_threshold: float = 0.86
+    knowledge: KnowledgeConfig = msgspec.field(default_factory=KnowledgeConfig)
     low_confidence_handoffs: int = 2
     llm_max_tokens: int = 512
     local_max_tokens: int = 160
+    local_min_support: float = 0.6
     temperature: float = 0.2
 
 
@@ -220,8 +220,7 @@ class Agent:
             return ruled
 
         relevant = await self._retrieve(turn, trace)
-        if relevant and relevant[0].is_qa and (relevant[0].vector_similarity or 0) >= self.settings.qa_direct_threshold:
-            best = relevant[0]
+        if (best := direct_answer(turn.text, relevant, self.settings.knowledge)) is not None:
             reply = Reply(text=best.answer, source="knowledge_qa", citations=[_cite(best)])
             await _emit(on_token, reply.text)
             return await self._finish(Turn(reply=reply, trace=trace), key if cacheable else None)
@@ -280,7 +279,9 @@ class Agent:
             trace.timings_ms["cache"] = _ms(started)
 
     async def _finish(self, turn: Turn, key: str | None) -> Turn:
-        if key is not None and turn.reply.source in CACHEABLE_SOURCES:
+        trace = turn.trace
+        answered_by_route = all(a.provider == trace.route for a in trace.attempts)
+        if key is not None and turn.reply.source in CACHEABLE_SOURCES and answered_by_route:
             for level in self.caches:
                 try:
                     await level.put(key, turn.reply)
@@ -335,10 +336,10 @@ class Agent:
         if self.knowledge is None:
             return []
         started = time.perf_counter()
-        hits = await self.knowledge.search(turn.text, self.settings.top_k)
+        hits = await self.knowledge.search(turn.text, self.settings.knowledge.top_k)
         trace.timings_ms["retrieval"] = _ms(started)
         trace.chunks = hits
-        return [h for h in hits if (h.vector_similarity or 0.0) >= self.settings.min_relevance]
+        return relevant_hits(turn.text, hits, self.settings.knowledge)
 
     async def _ask_llm(
         self, turn: TurnInput, trace: Trace, clock: _Clock, relevant: list[ChunkHit], on_token: TokenSink | None
@@ -436,6 +437,12 @@ class Agent:
         if not text:
             trace.fallbacks.append("built-in model returned nothing")
             return None
+        if relevant and (support := grounding(text, relevant[:2])) < self.settings.local_min_support:
+            # A small model invents policy details; an answer not backed by the context is dropped.
+            trace.fallbacks.append(f"built-in model answer not grounded in the context (support {support:.2f})")
+            if isinstance(on_token, _Stream) and on_token.open:
+                on_token.open = False  # the visitor saw it stream: the final reply replaces it
+            return None
         return Turn(reply=Reply(text=text, source="local_model", citations=[_cite(h) for h in relevant[:2]]),
                     trace=trace)
 
@@ -451,6 +458,15 @@ def _wrap(layer: Middleware, inner: Next) -> Next:
         return await layer(turn, on_token, inner)
 
     return wrapped
+
+
+def grounding(answer: str, chunks: list[ChunkHit]) -> float:
+    """Share of the answer's content terms found in the chunks (1.0: every term is backed)."""
+    terms = content_terms(answer)
+    if not terms:
+        return 1.0
+    context = set(content_terms(" ".join(f"{c.section} {c.text} {c.answer}" for c in chunks)))
+    return sum(term in context for term in terms) / len(terms)
 
 
 def _cite(hit: ChunkHit) -> Citation:

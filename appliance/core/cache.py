@@ -16,7 +16,9 @@ from typing import Literal
 
 from appliance.core.types import Reply
 
-CACHEABLE_SOURCES = frozenset({"llm", "local_model", "knowledge_qa", "extractive"})
+# Only answers the key's route really gave are cached: a fallback's answer (built-in model,
+# extractive quote, another provider) must not outlive the outage that produced it.
+CACHEABLE_SOURCES = frozenset({"llm", "knowledge_qa"})
 
 
 def normalize(text: str) -> str:

@@ -62,6 +62,7 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     turn_budget_s: float = 8.0
     low_confidence_handoffs: int = 2
     redact_pii: bool = False
+    local_min_support: float = 0.6
 
 
 class KnowledgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -75,6 +76,10 @@ class KnowledgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     # Candidates taken from each index (BM25, trigram, vector) before rank fusion, and RRF's k.
     candidates: int = 40
     rrf_k: int = 60
+    # Weight of the vector ranking (and of vector similarity in relevance decisions) for a query
+    # written in CJK, against 1.0 for other text: the built-in embedding model is English-only.
+    # Mixed queries get a weight in between. Set 1.0 with a multilingual embedding model.
+    cjk_vector_weight: float = 0.0
     # Texts per embedding call when ingesting.
     embed_batch: int = 32
 
@@ -89,6 +94,9 @@ class IntentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 class IntentsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     oos_threshold: float = 0.5
+    # An utterance is out of scope unless it is at least this similar to one example of the
+    # chosen intent (mean of embedding cosine and character n-gram cosine).
+    min_similarity: float = 0.4
     examples_csv: str = ""
     intents: list[IntentConfig] = msgspec.field(default_factory=list)
 

@@ -347,10 +347,15 @@ class ModelRouter:
         stats.m.errors += 1
         return None
 
-    def record_feedback(self, model: str, arm: str, thumbs_down: bool) -> None:
+    def record_feedback(self, model: str, arm: str, rating: str, previous: str | None = None) -> None:
+        """Count a reply's latest rating once: a repeated rating changes nothing, a changed one
+        moves the reply from one side to the other."""
+        if rating == previous:
+            return
         stats = self._arm(model, arm)
-        stats.m.feedback += 1
-        stats.m.thumbs_down += thumbs_down
+        if previous is None:
+            stats.m.feedback += 1
+        stats.m.thumbs_down += (rating == "down") - (previous == "down")
 
     def snapshot(self) -> RouterSnapshot:
         now = self._clock.now()

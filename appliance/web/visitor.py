@@ -77,9 +77,9 @@ async def feedback(
     authorization: Annotated[str | None, Parameter(header="Authorization")] = None,
 ) -> dict[str, str]:
     token = bearer({"authorization": authorization}) if authorization else None
-    trace = await runtime.conversations.feedback(message_id, data.rating, token)
+    trace, previous = await runtime.conversations.feedback(message_id, data.rating, token)
     if trace is not None and trace.route:
-        runtime.router.record_feedback(trace.route, trace.arm, data.rating == "down")
+        runtime.router.record_feedback(trace.route, trace.arm, data.rating, previous)
     return {"message_id": message_id, "rating": data.rating}
 
 

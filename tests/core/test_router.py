@@ -328,8 +328,9 @@ async def test_snapshot_reports_per_model_and_arm_metrics_and_feedback(
         await router.complete(f"c{i}", ask(), deadline_s=soon())
     mocks["a"].set(mode="error", times=1)
     await router.complete("c9", ask(), deadline_s=soon())
-    router.record_feedback("a", "active", thumbs_down=True)
-    router.record_feedback("a", "active", thumbs_down=False)
+    router.record_feedback("a", "active", "down")
+    router.record_feedback("a", "active", "up")
+    router.record_feedback("a", "active", "up", previous="up")  # a repeated rating counts once
     snap = router.snapshot()
     arms = {(m.model, m.arm): m for m in snap.arms}
     a = arms["a", "active"]

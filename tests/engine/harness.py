@@ -54,19 +54,31 @@ def chat(server: Server, text: str, conversation: dict[str, Any] | None = None, 
         body["visitor_token"] = conversation["visitor_token"]
     status, answer = call(server.url, "POST", "/api/v1/chat", body)
     assert status == 200, answer
-    return answer
+    return dict(answer)
 
 
 def trace(server: Server, token: str, trace_id: str) -> dict[str, Any]:
     status, body = call(server.url, "GET", f"/api/v1/admin/traces/{trace_id}", token=token)
     assert status == 200, body
-    return body
+    return dict(body)
 
 
 def models(server: Server, token: str) -> dict[str, Any]:
     status, body = call(server.url, "GET", "/api/v1/admin/models", token=token)
     assert status == 200, body
-    return body
+    return dict(body)
+
+
+def scrape(server: Server) -> dict[str, float]:
+    """``/metrics`` as {'name{labels}': value}."""
+    status, text = call(server.url, "GET", "/metrics")
+    assert status == 200, text
+    samples = {}
+    for line in str(text).splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            samples[series] = float(value)
+    return samples
 
 
 def new_token(node: Node, role: str, name: str) -> str:
@@ -75,7 +87,7 @@ def new_token(node: Node, role: str, name: str) -> str:
     return token
 
 
-def wait_for(check: Callable[[], T], what: str, timeout: float = 10.0, every: float = 0.1) -> T:
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 10.0, every: float = 0.1) -> T:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -134,7 +146,7 @@ class Upstream:
     def stats(self) -> dict[str, Any]:
         status, body = call(self.root, "GET", "/_stats")
         assert status == 200, body
-        return body
+        return dict(body)
 
     @property
     def requests(self) -> int:
