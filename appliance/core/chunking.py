@@ -65,6 +65,7 @@ CJK_CHAR = re.compile(f"[{_CJK}]")
 WIDE_CHAR = re.compile(f"[{_CJK}\u3000-\u303f\uff00-\uff65]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？；!?])(?=\S)|\n+")
 _SPACE = re.compile(r"[ \t\u00a0\u3000]+")
+_CLAUSE_END = re.compile(r"[，、；：,;:]\s*")
 
 
 def text_size(text: str) -> int:
@@ -98,8 +99,8 @@ def truncate(text: str, limit: int) -> str:
 
 
 def _joiner(left: str, right: str) -> str:
-    """No space between two CJK sentences, one otherwise."""
-    if left and right and WIDE_CHAR.match(left[-1]) and WIDE_CHAR.match(right[0]):
+    """No space where a sentence ends or starts with a CJK character, one otherwise."""
+    if left and right and (WIDE_CHAR.match(left[-1]) or WIDE_CHAR.match(right[0])):
         return ""
     return " "
 
@@ -168,8 +169,11 @@ def _overlap_tail(pieces: list[_Piece], overlap: int) -> list[_Piece]:
     start = len(last.text)
     while start > 0 and text_size(last.text[start - 1:]) <= overlap:
         start -= 1
+    clause = _CLAUSE_END.search(last.text, start)
     space = last.text.find(" ", start)
-    if 0 <= space < len(last.text) - 1:
+    if clause is not None and clause.end() < len(last.text) - 1:
+        start = clause.end()
+    elif 0 <= space < len(last.text) - 1:
         start = space + 1
     end = last.text[start:].strip()
     return [_Piece(end, last.block, text_size(end))] if end else []

@@ -20,10 +20,21 @@ RRF_K = 60
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _CJK_RUN = re.compile(CJK_CHAR.pattern + "+")
-STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "please", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "hi", "hello", "hey", "thanks", "thank", "can't", "cannot", "i'm", "im", "want", "need", "get", "got", "tell", "know", "let", "like"]
-)
-CJK_STOP = frozenset("的了吗呢吧啊呀么是我你您他她它们在和与及或请问有没怎么如何什么哪里为")
+STOPWORDS = frozenset({
+    "a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be",
+    "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does",
+    "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having",
+    "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once",
+    "only", "or", "other", "our", "ours", "out", "over", "own", "please", "same", "she", "should", "so",
+    "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they",
+    "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what",
+    "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
+    "yours", "yourself", "hi", "hello", "hey", "thanks", "thank", "can't", "cannot", "i'm", "im", "want",
+    "need", "get", "got", "tell", "know", "let", "like"
+})
+CJK_PARTICLES = frozenset("的吗呢吧啊呀")
+CJK_STOP = frozenset("的了吗呢吧啊呀么是我你您他她它们在和与及或请问有没怎如何什哪里为多少可以能会要这那个吧")
 
 
 def _stem(word: str) -> str:
@@ -55,15 +66,18 @@ def content_terms(text: str) -> list[str]:
         if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
             terms[_stem(word)] = None
     for run in cjk_runs(text):
-        if len(run) == 1:
-            if run not in CJK_STOP:
-                terms[run] = None
-            continue
-        for index in range(len(run) - 1):
-            bigram = run[index:index + 2]
-            if not (bigram[0] in CJK_STOP and bigram[1] in CJK_STOP):
-                terms[bigram] = None
+        terms.update(dict.fromkeys(cjk_bigrams(run)))
     return list(terms)
+
+
+def cjk_bigrams(run: str) -> list[str]:
+    """The content bigrams of a CJK run (the character itself for a run of one): bigrams made
+    only of function characters, or holding a sentence particle, are left out."""
+    if len(run) == 1:
+        return [] if run in CJK_STOP else [run]
+    grams = (run[index:index + 2] for index in range(len(run) - 1))
+    return [gram for gram in grams if not (gram[0] in CJK_STOP and gram[1] in CJK_STOP)
+            and gram[0] not in CJK_PARTICLES and gram[1] not in CJK_PARTICLES]
 
 
 def term_coverage(query: str, text: str) -> float:
@@ -73,6 +87,19 @@ def term_coverage(query: str, text: str) -> float:
         return 0.0
     have = set(content_terms(text))
     return sum(1 for term in wanted if term in have) / len(wanted)
+
+
+def cjk_share(text: str) -> float:
+    """The share of CJK characters among the letters and digits of ``text``."""
+    letters = sum(1 for char in text if char.isalnum())
+    return len(CJK_CHAR.findall(text)) / letters if letters else 0.0
+
+
+def vector_weight(query: str, config: KnowledgeConfig) -> float:
+    """How far to trust the embedding for this query: 1.0 for non-CJK text, ``cjk_vector_weight``
+    for CJK text, in proportion for mixed text."""
+    share = cjk_share(query)
+    return 1.0 - share * (1.0 - config.cjk_vector_weight)
 
 
 def reciprocal_rank_fusion(
@@ -99,12 +126,13 @@ def _hit_text(hit: ChunkHit) -> str:
 
 
 def is_relevant(query: str, hit: ChunkHit, config: KnowledgeConfig) -> bool:
-    """Close in meaning (cosine at least ``min_relevance``) or matching most of the query's terms."""
-    if hit.vector_similarity is not None and hit.vector_similarity >= config.min_relevance and (
-        not cjk_runs(query) or term_coverage(query, _hit_text(hit)) > 0
-    ):
+    """Close in meaning (cosine at least ``min_relevance``, where the embedding is trusted for the
+    query's language) or holding at least ``min_term_coverage`` of the query's content terms."""
+    coverage = term_coverage(query, _hit_text(hit))
+    if coverage >= config.min_term_coverage:
         return True
-    return term_coverage(query, _hit_text(hit)) >= config.min_term_coverage
+    trusted = vector_weight(query, config) >= 0.5
+    return trusted and hit.vector_similarity is not None and hit.vector_similarity >= config.min_relevance
 
 
 def relevant_hits(query: str, hits: Iterable[ChunkHit], config: KnowledgeConfig) -> list[ChunkHit]:
@@ -112,19 +140,20 @@ def relevant_hits(query: str, hits: Iterable[ChunkHit], config: KnowledgeConfig)
     return [hit for hit in hits if is_relevant(query, hit, config)]
 
 
-def qa_similarity(query: str, hit: ChunkHit) -> float:
+def qa_similarity(query: str, hit: ChunkHit, config: KnowledgeConfig) -> float:
     """How closely the query restates a Q&A pair's question: the better of the embedding's cosine
-    and the Dice overlap of content terms (which also works for Chinese)."""
+    (scaled by :func:`vector_weight`) and the Dice overlap of content terms, which also works
+    for Chinese."""
     mine, theirs = set(content_terms(query)), set(content_terms(hit.text))
     dice = 2 * len(mine & theirs) / (len(mine) + len(theirs)) if mine and theirs else 0.0
-    return max(hit.vector_similarity or 0.0, dice)
+    return max((hit.vector_similarity or 0.0) * vector_weight(query, config), dice)
 
 
 def direct_answer(query: str, hits: Sequence[ChunkHit], config: KnowledgeConfig) -> ChunkHit | None:
     """The Q&A pair that answers the query outright, without a model: the best-fused Q&A hit
     among the top ``top_k`` whose similarity to the query reaches ``qa_direct_threshold``."""
     for hit in hits[: max(config.top_k, 1)]:
-        if hit.is_qa and hit.answer and qa_similarity(query, hit) >= config.qa_direct_threshold:
+        if hit.is_qa and hit.answer and qa_similarity(query, hit, config) >= config.qa_direct_threshold:
             return hit
     return None
 
@@ -133,8 +162,8 @@ def extract_answer(query: str, hit: ChunkHit, *, max_chars: int = 400) -> str:
     """The sentence(s) of ``hit`` that best answer ``query``, quoted verbatim.
 
     A Q&A pair gives its answer. Otherwise each sentence (or list line) scores by the query
-    terms it contains; the best one is returned, with the sentence after it when it is short or
-    introduces a list, up to ``max_chars`` (measured like chunk sizes).
+    terms it contains; the best one is returned, with the next sentence when it is short, or
+    the lines after it when it introduces a list, up to ``max_chars`` (measured like chunk sizes).
     """
     if hit.is_qa and hit.answer:
         return hit.answer
@@ -151,14 +180,12 @@ def extract_answer(query: str, hit: ChunkHit, *, max_chars: int = 400) -> str:
     best = max(range(len(sentences)), key=lambda index: (scores[index], -index))
     chosen = [sentences[best]]
     size = text_size(chosen[0])
-    following = best + 1
-    while following < len(sentences) and (size < 80 or chosen[-1].endswith((":", "："))):
-        extra = text_size(sentences[following])
-        if size + extra > max_chars:
+    introduces = chosen[0].endswith((":", "："))
+    for following in sentences[best + 1:]:
+        if not (introduces or (len(chosen) == 1 and size < 60)) or size + text_size(following) > max_chars:
             break
-        chosen.append(sentences[following])
-        size += extra + 1
-        following += 1
+        chosen.append(following)
+        size += text_size(following) + 1
     if _line_based(hit.text):
         return truncate(join_sentences(chosen, "\n"), max_chars)
     return truncate(join_sentences(chosen), max_chars)

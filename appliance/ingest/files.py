@@ -10,6 +10,9 @@ from appliance.core.chunking import SourceDocument
 from appliance.core.errors import InputError
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# A directory holding a file of this name is skipped when its parent is ingested (test data,
+# drafts); naming the directory itself still ingests it.
+NO_INGEST_MARKER = ".noingest"
 
 
 class UnreadableDocument(InputError):
@@ -58,16 +61,20 @@ SUPPORTED_SUFFIXES = frozenset(
 
 
 def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[UnreadableDocument]]:
-    """The supported files under ``paths`` (directories recursively, hidden entries skipped),
-    sorted and without duplicates, and an error for each given path that cannot be used."""
+    """The supported files under ``paths`` (directories recursively; hidden entries and
+    directories marked with a ``.noingest`` file are skipped), sorted and without duplicates,
+    and an error for each given path that cannot be used."""
     found: dict[Path, None] = {}
     problems: list[UnreadableDocument] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            skipped = {marker.parent for marker in path.rglob(NO_INGEST_MARKER) if marker.parent != path}
             for child in sorted(path.rglob("*")):
                 relative = child.relative_to(path).parts
                 if any(part.startswith((".", "~$")) for part in relative):
+                    continue
+                if any(parent in skipped for parent in child.parents):
                     continue
                 if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
                     found[child.resolve()] = None

@@ -39,12 +39,12 @@ def strip_inline(text: str) -> str:
 
 
 def join_lines(lines: list[str]) -> str:
-    """Join wrapped lines: with a space, or with nothing between two CJK characters."""
+    """Join wrapped lines: with a space, or with nothing where either side is a CJK character."""
     out = ""
     for line in (line.strip() for line in lines):
         if not line:
             continue
-        if out and not (WIDE_CHAR.match(out[-1]) and WIDE_CHAR.match(line[0])):
+        if out and not (WIDE_CHAR.match(out[-1]) or WIDE_CHAR.match(line[0])):
             out += " "
         out += line
     return out

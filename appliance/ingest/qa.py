@@ -107,7 +107,7 @@ def read_csv(path: Path, data: bytes) -> SourceDocument:
 
 
 def read_xlsx(path: Path, data: bytes) -> SourceDocument:
-    import openpyxl
+    import openpyxl  # type: ignore[import-untyped]
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)

@@ -1,9 +1,12 @@
 """Knowledge-base tables and hybrid search, as functions of a connection.
 
-Tables (migration 2, except ``kb_vectors``):
+Tables (migrations 2 and 4, except ``kb_vectors``):
 
 - ``kb_documents``: one row per document, tombstoned on removal (last writer wins by hlc, origin);
 - ``kb_chunks``: chunk text and metadata; its integer ``row`` is the rowid in every index below;
+  ``embedding`` a copy of the chunk's vector (float32) and ``code`` its sign bits, for the
+  fast path of ``store/vector_index.py`` and for exact similarities by rowid, which ``vec0``
+  answers slowly (each point lookup reads a block of 1,024 vectors);
 - ``kb_fts``: contentless FTS5, ``porter unicode61``, columns ``head`` (title, section path, or a
   Q&A question) and ``body``; CJK characters are indexed one per token, so a CJK bigram query is
   a two-token phrase and even one- or two-character Chinese queries match;
@@ -19,15 +22,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from appliance.core import events as ev
 from appliance.core.chunking import CJK_CHAR, Chunk, embedding_text, text_hash
-from appliance.core.retrieval import STOPWORDS, cjk_runs, reciprocal_rank_fusion, word_terms
+from appliance.core.retrieval import STOPWORDS, cjk_bigrams, cjk_runs, reciprocal_rank_fusion, word_terms
 from appliance.core.types import ChunkHit
 from appliance.store.db import Connection
+from appliance.store.vector_index import SignIndex, sign_code, similarities
 
 SearchMode = Literal["hybrid", "bm25", "vector"]
 MAX_QUERY_TERMS = 32
@@ -48,7 +52,7 @@ class DocumentRow(msgspec.Struct, frozen=True, kw_only=True):
 
 # -- state ------------------------------------------------------------------------------------
 
-def _state(conn: Connection, key: str) -> object:
+def _state(conn: Connection, key: str) -> Any:
     row = conn.execute("SELECT value FROM kb_state WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None
 
@@ -82,6 +86,7 @@ def _ensure_vector_index(conn: Connection, model: str, dim: int, hlc: int) -> bo
     if current_model and int(_state(conn, "vector_hlc") or 0) > hlc:
         return False
     conn.execute("DROP TABLE IF EXISTS kb_vectors")
+    conn.execute("UPDATE kb_chunks SET code = NULL, embedding = NULL")
     conn.execute(f"CREATE VIRTUAL TABLE kb_vectors USING vec0(embedding float[{int(dim)}] distance_metric=cosine)")
     _set_state(conn, "vector_model", model)
     _set_state(conn, "vector_dim", dim)
@@ -131,15 +136,17 @@ def apply_document_upserted(conn: Connection, e: ev.Event, p: ev.DocumentUpserte
     vectors = bool(p.dim) and any(c.embedding for c in p.chunks) and _ensure_vector_index(conn, p.model, p.dim, e.hlc)
     fts, trigram, vec, cache = [], [], [], []
     for chunk in p.chunks:
+        indexed = vectors and len(chunk.embedding) == 4 * p.dim
         row = conn.execute(
-            "INSERT INTO kb_chunks (id, document_id, ordinal, section, text, is_qa, answer)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (chunk.chunk_id, p.document_id, chunk.ordinal, chunk.section, chunk.text, int(chunk.is_qa), chunk.answer),
+            "INSERT INTO kb_chunks (id, document_id, ordinal, section, text, is_qa, answer, embedding, code)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chunk.chunk_id, p.document_id, chunk.ordinal, chunk.section, chunk.text, int(chunk.is_qa), chunk.answer,
+             chunk.embedding if indexed else None, sign_code(chunk.embedding) if indexed else None),
         ).lastrowid
         head, body = _head_body(p.title, chunk)
         fts.append((row, cjk_spaced(head), cjk_spaced(body)))
         trigram.append((row, f"{head}\n{body}"))
-        if vectors and len(chunk.embedding) == 4 * p.dim:
+        if indexed:
             vec.append((row, chunk.embedding))
             plain = Chunk(ordinal=chunk.ordinal, section=chunk.section, text=chunk.text, is_qa=chunk.is_qa,
                           answer=chunk.answer)
@@ -168,11 +175,11 @@ def apply_document_removed(conn: Connection, e: ev.Event, p: ev.DocumentRemoved)
 _DOCUMENT_COLUMNS = "id, source, title, format, content_hash, size_bytes, model, chunk_count, hlc"
 
 
-def _document(row: Sequence[object]) -> DocumentRow:
+def _document(row: Sequence[Any]) -> DocumentRow:
     return DocumentRow(
         document_id=str(row[0]), source=str(row[1]), title=str(row[2]), format=str(row[3]),
-        content_hash=str(row[4]), size_bytes=int(row[5]), model=str(row[6]),  # type: ignore[call-overload]
-        chunk_count=int(row[7]), hlc=int(row[8]),  # type: ignore[call-overload]
+        content_hash=str(row[4]), size_bytes=int(row[5]), model=str(row[6]),
+        chunk_count=int(row[7]), hlc=int(row[8]),
     )
 
 
@@ -226,7 +233,7 @@ def fts_query(query: str) -> str:
     content = [word for word in words if word not in STOPWORDS]
     terms = list(dict.fromkeys(content or words))
     for run in cjk_runs(query):
-        grams = [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
+        grams = cjk_bigrams(run) or ([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
         terms.extend(" ".join(gram) for gram in dict.fromkeys(grams))
     return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS])
 
@@ -253,36 +260,28 @@ def _vector_ranked(conn: Connection, vector: bytes, limit: int) -> list[tuple[in
     rows = conn.execute(
         "SELECT rowid, distance FROM kb_vectors WHERE embedding MATCH ? AND k = ? ORDER BY distance", (vector, limit)
     )
-    return [(row, 1.0 - distance) for row, distance in rows]
+    return [(row, 1.0 - distance) for row, distance in rows if distance is not None]
 
 
-def _similarities(conn: Connection, vector: bytes, rows: Sequence[int]) -> dict[int, float]:
-    if not rows:
-        return {}
-    marks = ", ".join("?" for _ in rows)
-    result = conn.execute(
-        f"SELECT rowid, vec_distance_cosine(embedding, ?) FROM kb_vectors WHERE rowid IN ({marks})", (vector, *rows)
-    )
-    return {row: 1.0 - distance for row, distance in result}
-
-
-def _hit(row: Sequence[object], **ranks: object) -> ChunkHit:
+def _hit(row: Sequence[Any], **ranks: Any) -> ChunkHit:
     source = str(row[1])
     return ChunkHit(
         chunk_id=str(row[0]), document=source.replace("\\", "/").rsplit("/", 1)[-1], section=str(row[2]),
-        text=str(row[3]), is_qa=bool(row[4]), answer=str(row[5]), **ranks,  # type: ignore[arg-type]
+        text=str(row[3]), is_qa=bool(row[4]), answer=str(row[5]), **ranks,
     )
 
 
 def search_chunks(
     conn: Connection, query: str, vector: bytes | None, k: int, *, candidates: int = 40, rrf_k: int = 60,
-    mode: SearchMode = "hybrid",
+    mode: SearchMode = "hybrid", vector_weight: float = 1.0, index: SignIndex | None = None,
 ) -> list[ChunkHit]:
     """The ``k`` best chunks for ``query`` (and its embedding ``vector``, float32 bytes).
 
     BM25 over words and CJK bigrams and the trigram index make the lexical ranking (fused by RRF
     when both match); with the vector KNN ranking, RRF again gives the order and ``score``.
-    ``mode`` restricts to one side, for evaluation.
+    ``vector_weight`` scales the vector ranking in the fusion (0 leaves it out); ``mode``
+    restricts to one side, for evaluation. With an ``index`` (kept by a long-lived caller) the
+    nearest chunks come from it instead of a ``vec0`` scan: the same result, much faster at scale.
     """
     limit = max(candidates, k)
     lexical: list[int] = []
@@ -297,16 +296,23 @@ def search_chunks(
                 [[str(r) for r in ranking] for ranking in lists], k=rrf_k)][:limit]
     nearest: list[tuple[int, float]] = []
     has_vectors = vector is not None and _has_vectors(conn)
-    if mode != "bm25" and has_vectors and vector is not None:
-        nearest = _vector_ranked(conn, vector, limit)
-    rankings = [[str(row) for row in lexical], [str(row) for row, _ in nearest]]
-    fused = reciprocal_rank_fusion([ranking for ranking in rankings if ranking], k=rrf_k)[:k]
+    weight = 1.0 if mode == "vector" else vector_weight
+    if mode != "bm25" and has_vectors and vector is not None and weight > 0:
+        if index is not None:
+            index.refresh(conn, kb_version(conn), (vector_model(conn)[1] + 7) // 8)
+        if index is not None and index.complete:
+            nearest = index.nearest(conn, vector, limit)
+        else:
+            nearest = _vector_ranked(conn, vector, limit)
+    rankings = [([str(row) for row in lexical], 1.0), ([str(row) for row, _ in nearest], weight)]
+    used = [(ranking, w) for ranking, w in rankings if ranking]
+    fused = reciprocal_rank_fusion([r for r, _ in used], k=rrf_k, weights=[w for _, w in used])[:k]
     if not fused:
         return []
     rows = [int(row) for row, _ in fused]
     similarity = dict(nearest)
     if has_vectors and vector is not None:
-        similarity.update(_similarities(conn, vector, [row for row in rows if row not in similarity]))
+        similarity.update(similarities(conn, vector, [row for row in rows if row not in similarity]))
     lexical_rank = {row: rank for rank, row in enumerate(lexical, start=1)}
     vector_rank = {row: rank for rank, (row, _) in enumerate(nearest, start=1)}
     marks = ", ".join("?" for _ in rows)

@@ -152,6 +152,12 @@ MIGRATIONS: list[str] = [
         hlc INTEGER NOT NULL
     );
     """,
+    # 4: a copy of each chunk's vector and its sign bits, for the fast nearest-chunk index
+    # (store/vector_index.py). Chunks ingested before stay NULL and are searched through vec0.
+    """
+    ALTER TABLE kb_chunks ADD COLUMN embedding BLOB;
+    ALTER TABLE kb_chunks ADD COLUMN code BLOB;
+    """,
 ]
 
 

@@ -38,7 +38,7 @@ def test_model_metrics_count_turns_latency_and_thumbs_down(node: Node, tmp_path:
 
             assert rate(answers[2], "down") == (200, {"message_id": answers[2]["message_id"], "rating": "down"})
             assert rate(answers[3], "up")[0] == 200
-            stranger = chat(server, "Hello there")
+            stranger = chat(server, "Can I change the PIN of my debit card?")
             assert rate(answers[1], "down", stranger["visitor_token"])[0] == 404
             assert rate(answers[1], "meh")[0] == 400
             assert call(server.url, "POST", f"/api/v1/messages/{answers[1]['message_id']}/feedback",

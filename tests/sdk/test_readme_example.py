@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-import asyncio
 import sys
 
 from bench.mock_upstream import MockUpstream

@@ -1,0 +1,232 @@
+"""The intent classifier's math: trained on example utterances, predicts an intent and a confidence.
+
+Each utterance is described twice: by its sentence embedding ``e`` (from the embedding model,
+L2-normalised) and by ``h``, hashed character 2-4-grams and words weighted by IDF (L2-normalised),
+which carries the exact wording and keeps the classifier useful for Chinese when the embedding
+model is English-only. Two experts vote:
+
+- a softmax (multinomial logistic) regression on ``[e; h]`` with a light L2 penalty, trained by
+  L-BFGS (60 iterations: a few seconds for 10,000 examples on two cores);
+- nearest examples: for each intent, the best similarity ``(e·eᵢ + h·hᵢ) / 2`` to one of its
+  examples.
+
+The score of intent ``c`` is ``log P_lr(c) + NEIGHBOUR_WEIGHT × maxsim(c)``; the confidence is its
+softmax. An utterance is *in scope* when the confidence reaches the out-of-scope threshold and
+its best similarity to an example of the chosen intent reaches ``min_similarity``: a softmax is
+confident about something even for nonsense, while the similarity gate says whether the
+utterance resembles anything the intent was taught. Hyper-parameters were chosen by
+cross-validation on the Banking77 training set.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+
+HASH_DIM = 1024
+L2_PENALTY = 1e-5
+LBFGS_ITERATIONS = 60
+NEIGHBOUR_WEIGHT = 20.0
+CANDIDATES = 8
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+
+
+class Prediction(msgspec.Struct, frozen=True, kw_only=True):
+    label: str | None
+    confidence: float
+    similarity: float
+    in_scope: bool
+
+
+def normalise(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def _features(text: str) -> list[str]:
+    padded = f" {normalise(text)} "
+    grams = [padded[i:i + n] for n in (2, 3, 4) for i in range(len(padded) - n + 1)]
+    return grams + ["w:" + word for word in _WORD.findall(padded)]
+
+
+def hashed_counts(text: str, dim: int | None = None) -> dict[int, float]:
+    """Signed feature hashing (CRC-32, stable across processes) of a text's n-grams."""
+    counts: dict[int, float] = {}
+    for feature in _features(text):
+        value = zlib.crc32(feature.encode("utf-8"))
+        index = value % (dim or HASH_DIM)
+        counts[index] = counts.get(index, 0.0) + (1.0 if value & (1 << 20) else -1.0)
+    return counts
+
+
+def _hashed_matrix(counts: Sequence[dict[int, float]], idf: Matrix) -> Matrix:
+    matrix = np.zeros((len(counts), idf.shape[0]), dtype=np.float32)
+    for row, items in enumerate(counts):
+        if items:
+            matrix[row, list(items)] = list(items.values())
+    matrix *= idf
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    normalised: Matrix = (matrix / np.maximum(norms, np.float32(1e-9))).astype(np.float32)
+    return normalised
+
+
+def _softmax_rows(logits: Matrix) -> Matrix:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    probabilities: Matrix = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probabilities
+
+
+def _loss_and_gradient(weights: Matrix, x: Matrix, targets: Matrix, penalty: float) -> tuple[float, Matrix]:
+    probabilities = _softmax_rows(x @ weights)
+    n = x.shape[0]
+    picked = probabilities[targets > 0]
+    loss = float(-np.log(picked + 1e-12).sum() / n + 0.5 * penalty * float((weights[:-1] ** 2).sum()))
+    gradient = (x.T @ (probabilities - targets) / n).astype(np.float32)
+    gradient[:-1] += penalty * weights[:-1]
+    return loss, gradient
+
+
+def train_softmax(
+    x: Matrix, y: npt.NDArray[np.int64], classes: int, *, penalty: float = L2_PENALTY,
+    iterations: int | None = None, memory: int = 10,
+) -> Matrix:
+    """Weights ``(features + 1, classes)`` (last row: bias) of an L2-penalised softmax regression,
+    minimised with L-BFGS and a backtracking (Armijo) line search."""
+    x = np.hstack([x, np.ones((x.shape[0], 1), dtype=np.float32)])
+    targets = np.zeros((x.shape[0], classes), dtype=np.float32)
+    targets[np.arange(x.shape[0]), y] = 1.0
+    weights = np.zeros((x.shape[1], classes), dtype=np.float32)
+    loss, gradient = _loss_and_gradient(weights, x, targets, penalty)
+    steps: list[Matrix] = []
+    changes: list[Matrix] = []
+    for _ in range(iterations or LBFGS_ITERATIONS):
+        direction = -gradient
+        alphas: list[float] = []
+        for step, change in zip(reversed(steps), reversed(changes), strict=True):
+            alpha = float((step * direction).sum()) / float((change * step).sum())
+            alphas.append(alpha)
+            direction = direction - alpha * change
+        if steps:
+            direction *= float((steps[-1] * changes[-1]).sum()) / float((changes[-1] ** 2).sum())
+        else:
+            direction *= 0.1 / max(float(np.abs(gradient).max()), 1e-8)
+        for (step, change), alpha in zip(zip(steps, changes, strict=True), reversed(alphas), strict=True):
+            beta = float((change * direction).sum()) / float((change * step).sum())
+            direction = direction + step * (alpha - beta)
+        slope = float((gradient * direction).sum())
+        if slope >= 0:  # not a descent direction: restart from the gradient
+            direction, slope, steps, changes = -gradient, -float((gradient**2).sum()), [], []
+        size = 1.0
+        while True:
+            candidate = (weights + size * direction).astype(np.float32)
+            new_loss, new_gradient = _loss_and_gradient(candidate, x, targets, penalty)
+            if new_loss <= loss + 1e-4 * size * slope or size < 1e-8:
+                break
+            size *= 0.5
+        step, change = candidate - weights, new_gradient - gradient
+        if float((change * step).sum()) > 1e-12:
+            steps.append(step)
+            changes.append(change)
+            if len(steps) > memory:
+                steps.pop(0)
+                changes.pop(0)
+        converged = abs(loss - new_loss) < 1e-7 * max(1.0, abs(loss))
+        weights, loss, gradient = candidate, new_loss, new_gradient
+        if converged:
+            break
+    return weights
+
+
+class IntentModel:
+    """A trained classifier; build one with :meth:`train`.
+
+    ``predict`` is pure numpy on one utterance, single-threaded (``einsum``, not BLAS: no thread
+    wake-ups on a busy machine): the regression's logits pick the ``CANDIDATES`` likeliest
+    intents, and only their examples are compared with the utterance, so it stays well under a
+    millisecond with 10,000 examples.
+    """
+
+    def __init__(
+        self, labels: list[str], weights: Matrix | None, idf: Matrix, embeddings: Matrix, hashed: Matrix,
+        example_labels: npt.NDArray[np.int64],
+    ) -> None:
+        self.labels = labels
+        self._weights = weights
+        self._idf = idf
+        self._embeddings = embeddings  # (n, dim), rows grouped by label
+        # The hashed features of the examples as sparse rows (CSR).
+        nonzero = np.nonzero(hashed)
+        self._columns = nonzero[1].astype(np.int64)
+        self._values = hashed[nonzero].astype(np.float32)
+        self._row_starts = np.searchsorted(nonzero[0], np.arange(hashed.shape[0] + 1)).astype(np.int64)
+        self._starts = np.searchsorted(example_labels, np.arange(len(labels) + 1)).astype(np.int64)
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[str], embeddings: Matrix) -> IntentModel:
+        """Train on example ``texts`` with their ``labels`` and embeddings (one row per text)."""
+        if not (len(texts) == len(labels) == embeddings.shape[0]) or not texts:
+            raise ValueError("need one label and one embedding row per example, and at least one example")
+        names = sorted(set(labels))
+        index = {name: i for i, name in enumerate(names)}
+        y = np.array([index[label] for label in labels], dtype=np.int64)
+        order = np.argsort(y, kind="stable")
+        counts = [hashed_counts(text) for text in texts]
+        document_frequency = np.zeros(HASH_DIM, dtype=np.float32)
+        for items in counts:
+            document_frequency[list(items)] += 1.0
+        idf = (np.log((1.0 + len(texts)) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
+        hashed = _hashed_matrix(counts, idf)
+        e = np.asarray(embeddings, dtype=np.float32)
+        weights = None
+        if len(names) > 1:
+            weights = train_softmax(np.hstack([e, hashed]), y, len(names))
+        return cls(names, weights, idf, np.ascontiguousarray(e[order]), hashed[order], y[order])
+
+    def _nearest(self, label: int, e: Matrix, h: Matrix) -> float:
+        """The best ``(e·eᵢ + h·hᵢ) / 2`` over the examples of one intent."""
+        first, last = int(self._starts[label]), int(self._starts[label + 1])
+        semantic = np.einsum("ij,j->i", self._embeddings[first:last], e)
+        begin, end = int(self._row_starts[first]), int(self._row_starts[last])
+        products = self._values[begin:end] * h[self._columns[begin:end]]
+        lexical = np.add.reduceat(products, self._row_starts[first:last] - begin) if end > begin else 0.0
+        return float(np.max(semantic + lexical)) / 2
+
+    def predict(self, text: str, embedding: Matrix, *, oos_threshold: float, min_similarity: float) -> Prediction:
+        """The best intent for one utterance given its embedding (shape ``(dim,)``)."""
+        e = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        counts = hashed_counts(text)
+        h = np.zeros(HASH_DIM, dtype=np.float32)
+        if counts:
+            h[list(counts)] = list(counts.values())
+        h *= self._idf
+        h /= max(float(np.sqrt(np.einsum("i,i->", h, h))), 1e-9)
+        if self._weights is None:
+            candidates = np.arange(len(self.labels))
+            scores = np.zeros(len(self.labels))
+        else:
+            logits = np.einsum("i,ij->j", e, self._weights[: e.shape[0]])
+            logits += np.einsum("i,ij->j", h, self._weights[e.shape[0]:-1]) + self._weights[-1]
+            logits = logits.astype(np.float64) - float(logits.max())
+            log_probabilities = logits - math.log(float(np.exp(logits).sum()))
+            candidates = np.argsort(-log_probabilities)[:CANDIDATES]
+            scores = log_probabilities[candidates]
+        nearest = np.array([self._nearest(int(label), e, h) for label in candidates])
+        scores = scores + NEIGHBOUR_WEIGHT * nearest
+        probabilities = np.exp(scores - scores.max())
+        probabilities /= probabilities.sum()
+        top = int(np.argmax(probabilities))
+        confidence = float(probabilities[top])
+        return Prediction(
+            label=self.labels[int(candidates[top])], confidence=confidence, similarity=float(nearest[top]),
+            in_scope=confidence >= oos_threshold and float(nearest[top]) >= min_similarity,
+        )

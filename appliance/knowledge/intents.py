@@ -1,0 +1,151 @@
+"""The intent classifier as a service: trained from the config's intents (and a CSV of examples)
+at start-up and whenever the examples change; classification on a worker thread.
+
+Implements the engine's ``IntentClassifier`` Protocol. ``classify`` returns the closest intent
+even when it is out of scope (``in_scope`` False), so traces can show what was nearly matched;
+only an in-scope match should route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from appliance.core.chunking import text_hash
+from appliance.core.config import IntentConfig, IntentsConfig
+from appliance.core.errors import ConfigError
+from appliance.core.intents import IntentModel, Prediction
+from appliance.core.ports import IntentMatch
+from appliance.knowledge.service import Embedder, vector_bytes
+from appliance.store import Store
+from appliance.store import knowledge as kb
+
+Example = tuple[str, str]  # (text, label)
+
+
+def read_examples_csv(path: Path) -> list[Example]:
+    """``text,label`` rows (a header row naming those two columns is required)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read intent examples ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    if "text" not in header or "label" not in header:
+        raise ConfigError(f"{path}: intent examples need a header row with 'text' and 'label' columns")
+    text_at, label_at = header.index("text"), header.index("label")
+    examples = []
+    for row in rows[1:]:
+        if len(row) > max(text_at, label_at) and row[text_at].strip() and row[label_at].strip():
+            examples.append((row[text_at].strip(), row[label_at].strip()))
+    return examples
+
+
+def config_examples(config: IntentsConfig, examples_csv: Path | None = None) -> list[Example]:
+    examples = [(text, intent.name) for intent in config.intents for text in intent.examples if text.strip()]
+    if examples_csv is not None:
+        examples.extend(read_examples_csv(examples_csv))
+    return examples
+
+
+def _fingerprint(examples: Sequence[Example]) -> str:
+    digest = hashlib.sha256()
+    for text, label in examples:
+        digest.update(f"{label}\x1f{text}\x1e".encode())
+    return digest.hexdigest()
+
+
+class IntentService:
+    def __init__(
+        self, embedder: Embedder, config: IntentsConfig, *, examples_csv: Path | None = None,
+        store: Store | None = None, model_id: str = "default",
+    ) -> None:
+        self.embedder = embedder
+        self.config = config
+        self.examples_csv = examples_csv
+        self.store = store
+        self.model_id = model_id
+        self._model: IntentModel | None = None
+        self._fingerprint = ""
+        self._lock = asyncio.Lock()
+
+    @property
+    def model(self) -> IntentModel | None:
+        return self._model
+
+    def intent(self, name: str | None) -> IntentConfig | None:
+        """The configured intent (its action, answer, tool) for a classified name."""
+        return next((intent for intent in self.config.intents if intent.name == name), None)
+
+    async def start(self) -> None:
+        await self.reload(self.config, self.examples_csv)
+
+    async def reload(self, config: IntentsConfig, examples_csv: Path | None = None) -> bool:
+        """Adopt a new intents config; retrains (True) only when the examples changed."""
+        examples = await asyncio.to_thread(config_examples, config, examples_csv)
+        fingerprint = _fingerprint(examples)
+        async with self._lock:
+            self.config, self.examples_csv = config, examples_csv
+            if fingerprint == self._fingerprint:
+                return False
+            await self.train(examples)
+            self._fingerprint = fingerprint
+        return True
+
+    async def train(self, examples: Sequence[Example]) -> None:
+        """Replace the model by one trained on ``examples`` (none: every text is out of scope)."""
+        if not examples:
+            self._model = None
+            return
+        texts = [text for text, _ in examples]
+        vectors = await self._embed(texts)
+        labels = [label for _, label in examples]
+        self._model = await asyncio.to_thread(IntentModel.train, texts, labels, vectors)
+
+    async def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of example texts, through the store's embedding cache when there is one."""
+        if self.store is None:
+            return await self.embedder.embed(texts)
+        store, model = self.store, self.model_id
+        hashes = [text_hash(text) for text in texts]
+        cached = await store.read(lambda conn: kb.cached_embeddings(conn, model, hashes))
+        missing = [i for i, digest in enumerate(hashes) if digest not in cached]
+        fresh: dict[bytes, bytes] = {}
+        for start in range(0, len(missing), 64):
+            group = missing[start:start + 64]
+            vectors = await self.embedder.embed([texts[i] for i in group])
+            fresh.update((hashes[i], vector_bytes(vector)) for i, vector in zip(group, vectors, strict=True))
+        if fresh:
+            await store.write(lambda txn: kb.cache_embeddings(txn.conn, model, fresh.items()))
+        rows = [np.frombuffer(cached.get(digest) or fresh[digest], dtype="<f4") for digest in hashes]
+        return np.vstack(rows).astype(np.float32)
+
+    def predict_sync(self, text: str) -> Prediction | None:
+        """Embed and classify on the calling thread (blocking; about 5 ms)."""
+        model = self._model
+        if model is None or not text.strip():
+            return None
+        vector = self.embedder.embed_sync([text])[0]
+        return model.predict(
+            text, vector, oos_threshold=self.config.oos_threshold, min_similarity=self.config.min_similarity,
+        )
+
+    async def classify(self, text: str) -> IntentMatch:
+        prediction = await asyncio.to_thread(self.predict_sync, text)
+        if prediction is None:
+            return IntentMatch(name=None, confidence=0.0, in_scope=False)
+        return IntentMatch(name=prediction.label, confidence=round(prediction.confidence, 4),
+                           in_scope=prediction.in_scope)
+

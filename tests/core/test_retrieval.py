@@ -1,0 +1,107 @@
+"""Rank fusion and the decisions built on hits: relevance, direct Q&A answers, extractive quotes."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.core.config import KnowledgeConfig
+from appliance.core.retrieval import (
+    citations,
+    cjk_share,
+    content_terms,
+    direct_answer,
+    extract_answer,
+    is_relevant,
+    reciprocal_rank_fusion,
+    relevant_hits,
+    term_coverage,
+    vector_weight,
+)
+from appliance.core.types import ChunkHit
+
+CONFIG = KnowledgeConfig()
+
+
+def hit(text: str, *, similarity: float | None = None, qa: bool = False, answer: str = "", section: str = "",
+        chunk_id: str = "c1") -> ChunkHit:
+    return ChunkHit(chunk_id=chunk_id, document="cards.md", section=section, text=text, score=0.9,
+                    vector_similarity=similarity, is_qa=qa, answer=answer)
+
+
+def test_rrf_rewards_agreement_and_normalises() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "a", "d"]], k=60)
+    assert [item for item, _ in fused] in (["a", "b", "c", "d"], ["b", "a", "c", "d"])
+    assert fused[0][1] == pytest.approx(fused[1][1])  # a and b tie: 1st+2nd each
+    assert reciprocal_rank_fusion([["x"], ["x"]])[0] == ("x", pytest.approx(1.0))
+    assert reciprocal_rank_fusion([["x"], ["y"]], weights=[1.0, 0.0])[0] == ("x", pytest.approx(1.0))
+    assert reciprocal_rank_fusion([]) == []
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([["a"]], weights=[1.0, 2.0])
+
+
+def test_content_terms_english_chinese_mixed() -> None:
+    assert content_terms("How do I report my lost cards?") == ["report", "lost", "card"]
+    assert content_terms("信用卡丢了怎么办") == ["信用", "用卡", "卡丢", "丢了", "么办"]
+    assert content_terms("iPhone 15 的保修") == ["iphone", "15", "保修"]
+    assert content_terms("卡") == ["卡"]
+    assert content_terms("the of and") == []
+
+
+def test_coverage_and_relevance() -> None:
+    assert term_coverage("lost card fee", "Replacement of a lost card costs 5 USD.") == pytest.approx(2 / 3)
+    assert term_coverage("hello", "anything") == 0.0
+    # English: a close embedding is enough.
+    assert is_relevant("misplaced my plastic", hit("Freeze your card in the app.", similarity=0.6), CONFIG)
+    assert not is_relevant("weather tomorrow", hit("Freeze your card in the app.", similarity=0.1), CONFIG)
+    # Chinese: the English-only embedding is not trusted; the words decide.
+    assert not is_relevant("今天天气怎么样", hit("如果您的信用卡丢失，请立即挂失。", similarity=0.8), CONFIG)
+    assert is_relevant("信用卡丢失", hit("如果您的信用卡丢失，请立即挂失。", similarity=0.2), CONFIG)
+    kept = relevant_hits("lost card", [hit("Lost card? Freeze it.", chunk_id="a"), hit("Opening hours.", chunk_id="b")],
+                         CONFIG)
+    assert [h.chunk_id for h in kept] == ["a"]
+
+
+def test_vector_weight_by_language() -> None:
+    assert cjk_share("lost card") == 0.0
+    assert cjk_share("丢卡") == 1.0
+    assert vector_weight("lost card", CONFIG) == 1.0
+    assert vector_weight("信用卡丢了", CONFIG) == 0.0
+    assert 0.0 < vector_weight("iPhone 保修", CONFIG) < 1.0
+    multilingual = KnowledgeConfig(cjk_vector_weight=1.0)
+    assert vector_weight("信用卡丢了", multilingual) == 1.0
+
+
+def test_direct_answer_needs_a_close_question() -> None:
+    qa = hit("How do I close my account?", qa=True, answer="In the app, under Settings.", similarity=0.9)
+    assert direct_answer("how can I close my account", [qa], CONFIG) is qa
+    weak = hit("How do I close my account?", qa=True, answer="In the app.", similarity=0.7)
+    assert direct_answer("how do I open an account", [weak], CONFIG) is None
+    # Chinese matches by wording even though the embedding is not trusted.
+    zh = hit("如何销户？", qa=True, answer="在App中注销。", similarity=0.3)
+    assert direct_answer("如何销户", [zh], CONFIG) is zh
+    assert direct_answer("如何开户", [hit("如何销户？", qa=True, answer="x", similarity=0.95)], CONFIG) is None
+    # Only Q&A pairs among the top hits answer directly.
+    text_hit = hit("How do I close my account? Ask us.", similarity=0.95)
+    assert direct_answer("how do I close my account", [text_hit], CONFIG) is None
+
+
+def test_extract_answer_picks_the_best_sentences() -> None:
+    text = ("Cards arrive by post within 5 to 7 working days. Express delivery costs 15 USD. "
+            "To activate a card, make a chip-and-PIN payment. Contactless works after that.")
+    assert extract_answer("how much is express delivery", hit(text)) == "Express delivery costs 15 USD. " \
+        "To activate a card, make a chip-and-PIN payment."
+    assert extract_answer("activate", hit(text)).startswith("To activate a card")
+    zh = "新卡在5到7个工作日内寄到。加急寄送费用为15美元。激活卡片请在App中操作。"
+    assert extract_answer("加急寄送多少钱", hit(zh)).startswith("加急寄送费用为15美元。")
+    assert extract_answer("anything", hit("Q?", qa=True, answer="The answer.")) == "The answer."
+    lines = "Limits:\n- Contactless: 100 USD\n- ATM: 500 USD per day\n- Online: 5000 USD"
+    assert extract_answer("how much cash from the ATM per day", hit(lines)).startswith("- ATM: 500 USD per day")
+    assert extract_answer("what are the limits", hit(lines)) == lines  # the intro brings its list
+    long = "word " * 500
+    assert len(extract_answer("word", hit(long), max_chars=100)) <= 100
+
+
+def test_citations_name_the_chunks() -> None:
+    cited = citations([hit("x", section="Cards > Lost", chunk_id="ch_1")])
+    assert cited[0].chunk_id == "ch_1" and cited[0].document == "cards.md" and cited[0].section == "Cards > Lost"
+    assert cited[0].score == 0.9
