@@ -32,7 +32,7 @@ from appliance.knowledge import IntentService, KnowledgeService, embedding_model
 from appliance.local_model.chat import LocalChat
 from appliance.local_model.embedder import LocalEmbedder
 from appliance.local_model.memo import RecentEmbeddings
-from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, builtin_model_dir
+from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, ModelMissing, builtin_model_dir
 from appliance.local_model.provider import BuiltinChatProvider
 from appliance.node import NodeIdentity
 from appliance.providers.http_tool import http_tool
@@ -130,13 +130,18 @@ class Runtime:
 
     async def _load_models(self) -> None:
         models = self.config.models
+        chat_path = self.model_path(models.chat_path, CHAT_FILE)
+
+        def load_chat() -> LocalChat:
+            return LocalChat.load(chat_path, threads=models.chat_threads, n_ctx=models.chat_context)
+
         try:
-            chat, embedder = await asyncio.gather(
-                asyncio.to_thread(LocalChat.load, self.model_path(models.chat_path, CHAT_FILE),
-                                  threads=models.chat_threads, n_ctx=models.chat_context),
-                asyncio.to_thread(LocalEmbedder.load, self.model_path(models.embedding_path, EMBED_FILE),
-                                  threads=models.embedding_threads),
-            )
+            if not chat_path.is_file():
+                raise ModelMissing(chat_path)
+            embedder = await asyncio.to_thread(LocalEmbedder.load, self.model_path(models.embedding_path, EMBED_FILE),
+                                               threads=models.embedding_threads)
+            self.chat_model = BuiltinChatProvider(await asyncio.to_thread(load_chat) if models.chat_preload
+                                                  else load_chat)
         except ApplianceError as exc:
             self.load_error = str(exc)
             log.error("models failed to load: %s", exc)
@@ -145,7 +150,6 @@ class Runtime:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("models failed to load")
             return
-        self.chat_model = BuiltinChatProvider(chat)
         self.embedder = embedder
         try:
             await self._open_knowledge(embedder)

@@ -39,6 +39,7 @@ class ModelsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     chat_path: str = ""
     embedding_path: str = ""
     chat_threads: int = 1
+    chat_preload: bool = False
     embedding_threads: int = 1
     chat_context: int = 2048
     reply_max_tokens: int = 160

@@ -11,7 +11,7 @@ from tests.conftest import Server
 
 async def test_reply_streams_over_the_websocket_with_text_frames(shared_server: Server) -> None:
     async with aiohttp.ClientSession() as session, session.ws_connect(f"{shared_server.url}/ws/visitor") as ws:
-        await ws.send_str(json.dumps({"text": "Hello! What can you help me with?"}))
+        await ws.send_str(json.dumps({"text": "Can you explain what a savings account is?"}))
         tokens: list[str] = []
         while True:
             frame = json.loads((await ws.receive(timeout=60)).data)
