@@ -1,8 +1,8 @@
 """Optional: sample the server with py-spy during a measured run and name its hottest functions.
 
-Only the thread holding the GIL is sampled (``--gil``): in one server process the GIL is the
-CPU that Python code competes for, so these shares say where Python CPU goes, not where a
-request waits (traces and ``/metrics`` say that).
+Every thread that is not idle is sampled (the event loop, the SQLite writer, the worker threads
+running llama.cpp embeddings, whose C code releases the GIL), so the shares say which step keeps
+the process busy; where a request waits, the traces and ``/metrics`` say.
 
 ``py-spy record --format raw`` writes collapsed stacks ("frame;frame;... count"); the summary
 counts, per function, the samples where it is the innermost frame (self) and those where it is
@@ -37,7 +37,7 @@ def profile(pid: int, enabled: bool, duration_s: float, workdir: Path, top: int 
         return
     out = workdir / "profile.txt"
     proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(duration_s)), "--rate", "200",
-                             "--format", "raw", "--output", str(out), "--gil", "--nonblocking"],
+                             "--format", "raw", "--output", str(out), "--threads", "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         yield summary

@@ -7,6 +7,7 @@ are those appended between two row ids taken around its measured run, sampled ev
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from appliance.store.db import connect
 
 STAGES = ("cache", "intent", "retrieval", "llm", "local_model", "total")
 _decode = msgspec.msgpack.Decoder(Trace).decode
+_VARIABLE = re.compile(r"\b[a-z]{2,4}_[0-9a-f]{6,}\b|\d+(\.\d+)?")
 
 
 def last_rowid(db: Path) -> int:
@@ -64,4 +66,5 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _fallback_kind(reason: str) -> str:
     """A fallback reason without its variable part (numbers, chunk ids), so reasons can be counted."""
-    return reason.split(":")[0].split(" (")[0][:60]
+    general = _VARIABLE.sub("…", reason.split(":")[0].split(" (")[0])
+    return general[:60]
