@@ -21,6 +21,7 @@ import msgspec
 
 from appliance.core import prompts
 from appliance.core.cache import CACHEABLE_SOURCES, cache_key
+from appliance.core.chunking import split_sentences
 from appliance.core.config import KnowledgeConfig
 from appliance.core.errors import AllProvidersFailed
 from appliance.core.ports import (
@@ -51,6 +52,7 @@ NO_ANSWER_TEXT = (
 IMAGE_HANDOFF_TEXT = "Thanks for the image. A person will look at it and reply here shortly."
 MAX_TOOL_ROUNDS = 3
 HISTORY = 12  # messages of history given to the model
+LOCAL_MAX_SENTENCES = 3  # the built-in model's reply is cut to this many distinct sentences
 
 
 class IntentAction(msgspec.Struct, frozen=True, kw_only=True):
@@ -433,7 +435,7 @@ class Agent:
         trace.route, trace.arm = local.name, "local"
         trace.tokens_in += result.tokens_in
         trace.tokens_out += result.tokens_out
-        text = result.text.strip()
+        text = first_sentences(result.text, LOCAL_MAX_SENTENCES)
         if not text:
             trace.fallbacks.append("built-in model returned nothing")
             return None
@@ -460,13 +462,27 @@ def _wrap(layer: Middleware, inner: Next) -> Next:
     return wrapped
 
 
+def first_sentences(text: str, limit: int) -> str:
+    """The first ``limit`` distinct sentences: a small model rambles and repeats itself."""
+    kept: list[str] = []
+    for sentence in split_sentences(text.strip()):
+        if sentence.strip() and sentence.strip() not in kept:
+            kept.append(sentence.strip())
+        if len(kept) == limit:
+            break
+    return "".join(k if k.endswith(("。", "！", "？")) else k + " " for k in kept).strip()
+
+
 def grounding(answer: str, chunks: list[ChunkHit]) -> float:
-    """Share of the answer's content terms found in the chunks (1.0: every term is backed)."""
-    terms = content_terms(answer)
-    if not terms:
-        return 1.0
+    """How well the passages back the answer: the least-backed sentence's share of content terms
+    found in the chunks (1.0: every term of every sentence is there)."""
     context = set(content_terms(" ".join(f"{c.section} {c.text} {c.answer}" for c in chunks)))
-    return sum(term in context for term in terms) / len(terms)
+    shares = []
+    for sentence in split_sentences(answer):
+        terms = content_terms(sentence)
+        if terms:
+            shares.append(sum(term in context for term in terms) / len(terms))
+    return min(shares, default=1.0)
 
 
 def _cite(hit: ChunkHit) -> Citation:
