@@ -124,10 +124,6 @@ class Runtime:
         self.http = make_session()
         self._loading = asyncio.create_task(self._load_models())
 
-    async def wait_ready(self) -> None:
-        if self._loading is not None:
-            await self._loading
-
     async def _load_models(self) -> None:
         models = self.config.models
         chat_path = self.model_path(models.chat_path, CHAT_FILE)

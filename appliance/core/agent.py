@@ -35,11 +35,11 @@ from appliance.core.ports import (
     ReplyCache,
     TokenSink,
 )
-from appliance.core.retrieval import content_terms, direct_answer, extract_answer, relevant_hits
+from appliance.core.retrieval import citations, content_terms, direct_answer, extract_answer, relevant_hits
 from appliance.core.router import StreamInterrupted
 from appliance.core.rules import Rule, RuleSet
 from appliance.core.tools import Tool, call_tool
-from appliance.core.types import Attempt, ChunkHit, Citation, Reply, ToolCall, Trace
+from appliance.core.types import Attempt, ChunkHit, Reply, ToolCall, Trace
 
 HANDOFF_TEXT = "I'm connecting you with a human agent, who will reply here shortly."
 LEAVE_MESSAGE_TEXT = (
@@ -223,7 +223,7 @@ class Agent:
 
         relevant = await self._retrieve(turn, trace)
         if (best := direct_answer(turn.text, relevant, self.settings.knowledge)) is not None:
-            reply = Reply(text=best.answer, source="knowledge_qa", citations=[_cite(best)])
+            reply = Reply(text=best.answer, source="knowledge_qa", citations=citations([best]))
             await _emit(on_token, reply.text)
             return await self._finish(Turn(reply=reply, trace=trace), key if cacheable else None)
         if kb_version and not relevant and trace.intent is None:
@@ -246,7 +246,7 @@ class Agent:
         self, turn: TurnInput, trace: Trace, relevant: list[ChunkHit], on_token: TokenSink | None
     ) -> Turn:
         if relevant and (quote := extract_answer(turn.text, relevant[0])):
-            reply = Reply(text=quote, source="extractive", citations=[_cite(relevant[0])])
+            reply = Reply(text=quote, source="extractive", citations=citations(relevant[:1]))
             trace.fallbacks.append(f"extractive answer from {relevant[0].chunk_id}")
             await _emit(on_token, reply.text)
             return Turn(reply=reply, trace=trace)
@@ -396,7 +396,7 @@ class Agent:
             return None
         finally:
             trace.timings_ms["llm"] = _ms(started)
-        reply = Reply(text=outcome.result.text.strip(), source="llm", citations=[_cite(h) for h in relevant])
+        reply = Reply(text=outcome.result.text.strip(), source="llm", citations=citations(relevant))
         return Turn(reply=reply, trace=trace)
 
     async def _ask_local(
@@ -445,7 +445,7 @@ class Agent:
             if isinstance(on_token, _Stream) and on_token.open:
                 on_token.open = False  # the visitor saw it stream: the final reply replaces it
             return None
-        return Turn(reply=Reply(text=text, source="local_model", citations=[_cite(h) for h in relevant[:2]]),
+        return Turn(reply=Reply(text=text, source="local_model", citations=citations(relevant[:2])),
                     trace=trace)
 
     def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: str) -> Turn:
@@ -483,10 +483,6 @@ def grounding(answer: str, chunks: list[ChunkHit]) -> float:
         if terms:
             shares.append(sum(term in context for term in terms) / len(terms))
     return min(shares, default=1.0)
-
-
-def _cite(hit: ChunkHit) -> Citation:
-    return Citation(chunk_id=hit.chunk_id, document=hit.document, section=hit.section, score=round(hit.score, 4))
 
 
 async def _emit(on_token: TokenSink | None, text: str) -> None:
