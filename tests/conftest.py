@@ -29,6 +29,17 @@ def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None,
     return result
 
 
+def max_in_window(times: list[float], window: float) -> int:
+    """The most events that fall in any window of ``window`` seconds (for rate-limit checks)."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -30,16 +30,7 @@ from appliance.core.traffic import BreakerSettings, Clock, ScaledClock
 from appliance.core.types import Attempt
 from appliance.providers import OpenAIProvider, make_session
 from bench.mock_upstream import MockUpstream
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.conftest import max_in_window
 
 
 def ask(text: str = "Where is my order?", **kw: object) -> ChatRequest:

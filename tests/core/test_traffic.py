@@ -17,16 +17,7 @@ from appliance.core.traffic import (
     TokenBucket,
     backoff_delay,
 )
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.conftest import max_in_window
 
 
 def test_bucket_starts_full_and_refills_continuously() -> None:
