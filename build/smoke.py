@@ -286,7 +286,8 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
 
 def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], config: Path) -> dict[str, object]:
     t0 = time.monotonic()
-    status, body = http("POST", f"{base}/api/v1/chat", {"text": "Hello, can you help me?"}, timeout=CHAT_TIMEOUT_S)
+    question = {"text": "Can you explain what a savings account is?"}  # no intent answers it: the model does
+    status, body = http("POST", f"{base}/api/v1/chat", question, timeout=CHAT_TIMEOUT_S)
     chat_s = time.monotonic() - t0
     if status != 200:
         raise SmokeFailure(f"POST /api/v1/chat answered {status}: {body[:500]!r}")
