@@ -15,19 +15,24 @@ from pathlib import Path
 
 import aiohttp
 
-from appliance.conversations import ChatOutcome, Conversations
 from appliance.core import metrics as m
 from appliance.core.agent import Agent, EngineSettings, IntentAction, Middleware
 from appliance.core.cache import LruCache
 from appliance.core.config import Config
+from appliance.core.desk import User
 from appliance.core.errors import ApplianceError, Unavailable
+from appliance.core.events import VisitorProfile
 from appliance.core.middleware import logging_middleware, pii_redaction
 from appliance.core.ports import ChatProvider, ReplyCache, TokenSink
 from appliance.core.router import ModelRouter, RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.tokens import VisitorTokens
-from appliance.desk import AgentDesk
-from appliance.hub import Hub
+from appliance.desk.agents import AgentDesk
+from appliance.desk.conversations import Conversations
+from appliance.desk.frames import ChatOutcome
+from appliance.desk.hub import Hub
+from appliance.desk.signin import SignIn
+from appliance.desk.switchboard import Switchboard
 from appliance.knowledge import IntentService, KnowledgeService, embedding_model_id
 from appliance.local_model.chat import LocalChat
 from appliance.local_model.embedder import LocalEmbedder
@@ -37,10 +42,10 @@ from appliance.local_model.provider import BuiltinChatProvider
 from appliance.node import NodeIdentity
 from appliance.providers.http_tool import http_tool
 from appliance.providers.openai import OpenAIProvider, make_session
-from appliance.redis_cache import RedisReplyCache
-from appliance.routing_store import RoutingWatcher
+from appliance.providers.redis_cache import RedisReplyCache
 from appliance.store import Store
 from appliance.store.reply_cache import SqliteReplyCache
+from appliance.store.routing import RoutingWatcher
 
 log = logging.getLogger("appliance")
 
@@ -79,14 +84,14 @@ class Runtime:
         self.caches.append(SqliteReplyCache(store, config.cache.ttl_s))
         self.agent = Agent(settings=self.engine_settings())
         self.hub = Hub()
-        self.agents_seen_at = -1e9
+        self.switchboard = Switchboard(store, self.hub, config.desk)
+        self.signin = SignIn(store, config.security)
         self.conversations = Conversations(
             store, lambda: self.agent, VisitorTokens(identity.secret, config.security.visitor_token_ttl_s),
-            max_text_chars=config.server.max_text_chars, max_image_bytes=config.server.max_image_bytes,
-            agents_online=self.agents_online,
-            publish=self.hub.publish,
+            self.switchboard, max_text_chars=config.server.max_text_chars,
+            max_image_bytes=config.server.max_image_bytes,
         )
-        self.desk = AgentDesk(store, self.hub.publish)
+        self.agents = AgentDesk(store, self.hub, self.switchboard, max_text_chars=config.server.max_text_chars)
         self._loading: asyncio.Task[None] | None = None
 
     @classmethod
@@ -106,9 +111,12 @@ class Runtime:
     def model_path(self, configured: str, builtin: str) -> Path:
         return self.config.resolve(configured) if configured else builtin_model_dir() / builtin
 
-    def agents_online(self) -> bool:
-        """An agent or admin used the API (the console polls it) within the last two minutes."""
-        return time.monotonic() - self.agents_seen_at < 120
+    async def user_view(self, name: str) -> User:
+        for user in await self.switchboard.users():
+            if user.name == name:
+                return user
+        # A bearer token's name need not be an account: show it as what it is.
+        return User(name=name, display_name=name, capacity=0, presence=self.switchboard.presence.status(name))
 
     def _provider(self, spec: ModelSpec) -> ChatProvider:
         """Build a routed provider; the one place API keys are read from the environment."""
@@ -122,6 +130,7 @@ class Runtime:
 
     async def start(self) -> None:
         self.http = make_session()
+        self.switchboard.start()
         self._loading = asyncio.create_task(self._load_models())
 
     async def _load_models(self) -> None:
@@ -173,7 +182,7 @@ class Runtime:
 
     def build_agent(self) -> Agent:
         assert self.http is not None
-        actions = {i.name: IntentAction(kind=i.action, answer=i.answer, tool=i.tool)
+        actions = {i.name: IntentAction(kind=i.action, answer=i.answer, answers=i.answers, tool=i.tool)
                    for i in self.config.intents.intents}
         middleware: list[Middleware] = [logging_middleware(level=logging.DEBUG)]
         if self.config.engine.redact_pii:
@@ -188,7 +197,8 @@ class Runtime:
 
     async def chat(
         self, text: str, *, conversation_id: str | None, visitor_token: str | None,
-        attachments: list[str] | None = None, on_token: TokenSink | None = None,
+        attachments: list[str] | None = None, on_token: TokenSink | None = None, language: str | None = None,
+        profile: VisitorProfile | None = None,
     ) -> ChatOutcome:
         started = time.perf_counter()
         try:
@@ -196,7 +206,7 @@ class Runtime:
                 raise Unavailable(self.load_error or "the appliance is starting: models are still loading")
             outcome = await self.conversations.chat(
                 text, conversation_id=conversation_id, visitor_token=visitor_token, attachments=attachments,
-                on_token=on_token,
+                on_token=on_token, language=language, profile=profile,
             )
         except ApplianceError as exc:
             self.metrics.turn_errors.inc(error=type(exc).__name__)
@@ -214,6 +224,7 @@ class Runtime:
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
+        await self.switchboard.stop()
         await self.routing.stop()
         await self.router.aclose()
         for level in self.caches:

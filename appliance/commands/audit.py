@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime
 
-from appliance import audit
 from appliance.commands._context import node
+from appliance.store import audit
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

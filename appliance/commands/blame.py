@@ -7,11 +7,9 @@ import shutil
 import textwrap
 
 from appliance.commands._context import node
-from appliance.conversations import MessageView, messages
 from appliance.core.trace import decision_path
-from appliance.core.types import Trace
-from appliance.desk import conversation, traces_for
-from appliance.store import Connection
+from appliance.core.types import Message, Trace
+from appliance.store import Connection, desk
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,9 +20,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    def read(conn: Connection) -> tuple[str, list[MessageView], dict[str, Trace]]:
-        owner = conversation(conn, args.conversation_id).owner
-        return owner, messages(conn, args.conversation_id), traces_for(conn, args.conversation_id)
+    def read(conn: Connection) -> tuple[str, list[Message], dict[str, Trace]]:
+        owner = desk.row(conn, args.conversation_id).owner
+        return owner, desk.messages(conn, args.conversation_id), desk.traces_for(conn, args.conversation_id)
 
     with node(args) as (_, _, store):
         owner, history, traces = store.read_sync(read)
@@ -34,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(history: list[MessageView], traces: dict[str, Trace], width: int = 140) -> str:
+def render(history: list[Message], traces: dict[str, Trace], width: int = 140) -> str:
     """Left: trace id, speaker and text; right of the bar: the decision path of that turn."""
     text_width = max(30, (width - 22) // 2)
     out: list[str] = []

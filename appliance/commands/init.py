@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         store.append_sync(
             ev.UserUpserted(user_id=new_id("usr"), name=args.admin, role="admin",
-                            password_hash=hash_password(password)),
+                            password_hash=hash_password(password), capacity=config.desk.default_capacity),
             ev.AuditRecorded(actor="cli", action="node.init", target=identity.node_id),
         )
     finally:
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"database: {config.resolve(config.store.file)}")
     print(f"admin account: {args.admin}  password: {password}  (shown once)")
     print(f"next: appliance --config {config_file} serve")
+    print(f"then: sign in at http://{config.server.host}:{config.server.port}/console as {args.admin};"
+          f" visitors chat at /chat")
     return 0
 
 

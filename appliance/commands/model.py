@@ -9,7 +9,7 @@ import argparse
 from appliance.commands._context import node
 from appliance.core import routing
 from appliance.core.routing import ModelSpec, RoutingTable
-from appliance.routing_store import TableChange, change_table, load_table
+from appliance.store.routing import TableChange, change_table, load_table
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

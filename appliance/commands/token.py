@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("token", help="manage API bearer tokens")
     actions = parser.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create a bearer token and print it once")
-    create.add_argument("--role", choices=["admin", "agent"], required=True)
+    create.add_argument("--role", choices=["admin", "supervisor", "agent"], required=True)
     create.add_argument("--name", required=True, help="who or what the token is for")
     create.set_defaults(run=run_create)
 

@@ -24,6 +24,8 @@ from appliance.core.cache import CACHEABLE_SOURCES, cache_key
 from appliance.core.chunking import split_sentences
 from appliance.core.config import KnowledgeConfig
 from appliance.core.errors import AllProvidersFailed
+from appliance.core.language import detect
+from appliance.core.phrases import Phrase, phrase
 from appliance.core.ports import (
     ChatMessage,
     ChatRequest,
@@ -41,15 +43,6 @@ from appliance.core.rules import Rule, RuleSet
 from appliance.core.tools import Tool, call_tool
 from appliance.core.types import Attempt, ChunkHit, Reply, ToolCall, Trace
 
-HANDOFF_TEXT = "I'm connecting you with a human agent, who will reply here shortly."
-LEAVE_MESSAGE_TEXT = (
-    "No agent is online right now. Please leave your message and contact details here, "
-    "and we will get back to you."
-)
-NO_ANSWER_TEXT = (
-    "I couldn't find that in our knowledge base. Would you like me to connect you with a human agent?"
-)
-IMAGE_HANDOFF_TEXT = "Thanks for the image. A person will look at it and reply here shortly."
 MAX_TOOL_ROUNDS = 3
 HISTORY = 12  # messages of history given to the model
 LOCAL_MAX_SENTENCES = 3  # the built-in model's reply is cut to this many distinct sentences
@@ -58,6 +51,7 @@ LOCAL_MAX_SENTENCES = 3  # the built-in model's reply is cut to this many distin
 class IntentAction(msgspec.Struct, frozen=True, kw_only=True):
     kind: Literal["none", "handoff", "answer", "tool"] = "none"
     answer: str = ""
+    answers: dict[str, str] = msgspec.field(default_factory=dict)
     tool: str = ""
 
 
@@ -78,6 +72,8 @@ class TurnInput(msgspec.Struct, kw_only=True):
     images: list[ImagePart] = msgspec.field(default_factory=list)
     low_confidence_streak: int = 0
     agents_online: bool = True
+    # The conversation's language (from the visitor's browser); each turn's own text decides first.
+    language: str = ""
 
 
 class Conversation(msgspec.Struct, kw_only=True):
@@ -87,6 +83,7 @@ class Conversation(msgspec.Struct, kw_only=True):
     history: list[ChatMessage] = msgspec.field(default_factory=list)
     low_confidence_streak: int = 0
     agents_online: bool = True
+    language: str = ""
 
 
 class Turn(msgspec.Struct, kw_only=True):
@@ -159,7 +156,7 @@ class Agent:
         """
         turn = TurnInput(conversation_id=conversation.id, text=text, history=conversation.history[-HISTORY:],
                          images=images or [], low_confidence_streak=conversation.low_confidence_streak,
-                         agents_online=conversation.agents_online)
+                         agents_online=conversation.agents_online, language=conversation.language)
         result = await self._pipeline(turn, on_token)
         # The text as the pipeline saw it: after middleware such as PII redaction.
         conversation.history.extend([ChatMessage(role="user", content=result.trace.text),
@@ -196,7 +193,7 @@ class Agent:
         clock = _Clock(self.settings.turn_budget_s)
         trace = Trace(
             trace_id=f"tr_{secrets.token_hex(12)}", conversation_id=turn.conversation_id,
-            created_ms=time.time_ns() // 1_000_000, text=turn.text,
+            created_ms=time.time_ns() // 1_000_000, text=turn.text, language=detect(turn.text, turn.language),
         )
         result = await self._decide(turn, trace, clock, _Stream(on_token))
         trace.source = result.reply.source
@@ -205,7 +202,7 @@ class Agent:
 
     async def _decide(self, turn: TurnInput, trace: Trace, clock: _Clock, on_token: TokenSink | None) -> Turn:
         if turn.images and (self.router is None or not self.router.supports_vision(turn.conversation_id)):
-            return self._handoff(turn, trace, "image sent and the routed model has no vision", IMAGE_HANDOFF_TEXT)
+            return self._handoff(turn, trace, "image sent and the routed model has no vision", "image_handoff")
 
         kb_version = await self.knowledge.version() if self.knowledge else 0
         route = self.router.route_key(turn.conversation_id) if self.router else "local"
@@ -230,8 +227,8 @@ class Agent:
             trace.fallbacks.append("nothing relevant in the knowledge base")
             streak = turn.low_confidence_streak + 1
             if streak >= self.settings.low_confidence_handoffs:
-                return self._handoff(turn, trace, f"low confidence {streak} turns in a row", HANDOFF_TEXT)
-            reply = Reply(text=NO_ANSWER_TEXT, source="no_answer")
+                return self._handoff(turn, trace, f"low confidence {streak} turns in a row", "handoff")
+            reply = Reply(text=phrase("no_answer", trace.language), source="no_answer")
             await _emit(on_token, reply.text)
             return Turn(reply=reply, trace=trace, low_confidence=True)
 
@@ -257,7 +254,7 @@ class Agent:
             trace.fallbacks.append("fallback handler answered")
             await _emit(on_token, handled.text)
             return Turn(reply=handled, trace=trace)
-        return self._handoff(turn, trace, "degradation chain exhausted", HANDOFF_TEXT)
+        return self._handoff(turn, trace, "degradation chain exhausted", "handoff")
 
     # -- steps --------------------------------------------------------------------------
 
@@ -308,8 +305,11 @@ class Agent:
         if action is None or action.kind == "none":
             return None
         if action.kind == "handoff":
-            return self._handoff(turn, trace, f"intent {intent}", HANDOFF_TEXT)
-        text = action.answer if action.kind == "answer" else await self._run_tool(action.tool, turn, trace)
+            return self._handoff(turn, trace, f"intent {intent}", "handoff")
+        if action.kind == "answer":
+            text = action.answers.get(trace.language) or action.answer
+        else:
+            text = await self._run_tool(action.tool, turn, trace)
         reply = Reply(text=text, source="intent")
         await _emit(on_token, reply.text)
         return Turn(reply=reply, trace=trace)
@@ -321,8 +321,11 @@ class Agent:
             return None
         trace.rules_fired.append(rule.name)
         if rule.action == "handoff":
-            return self._handoff(turn, trace, f"rule {rule.name}", HANDOFF_TEXT)
-        text = rule.answer if rule.action == "answer" else await self._run_tool(rule.tool, turn, trace)
+            return self._handoff(turn, trace, f"rule {rule.name}", "handoff")
+        if rule.action == "answer":
+            text = rule.answers.get(trace.language) or rule.answer
+        else:
+            text = await self._run_tool(rule.tool, turn, trace)
         reply = Reply(text=text, source="rule")
         await _emit(on_token, reply.text)
         return Turn(reply=reply, trace=trace)
@@ -332,7 +335,7 @@ class Agent:
         result, error = await call_tool(self.tools, name, msgspec.json.encode({"text": turn.text}).decode())
         trace.tool_calls.append(ToolCall(name=name, arguments=turn.text, result=result, error=error,
                                          latency_ms=_ms(started)))
-        return result if not error else "Sorry, I couldn't look that up right now."
+        return result if not error else phrase("tool_failed", trace.language)
 
     async def _retrieve(self, turn: TurnInput, trace: Trace) -> list[ChunkHit]:
         if self.knowledge is None:
@@ -448,11 +451,12 @@ class Agent:
         return Turn(reply=Reply(text=text, source="local_model", citations=citations(relevant[:2])),
                     trace=trace)
 
-    def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: str) -> Turn:
+    def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: Phrase) -> Turn:
         trace.handoff_reason = reason
         if not turn.agents_online:
-            return Turn(reply=Reply(text=LEAVE_MESSAGE_TEXT, source="leave_message"), trace=trace, handoff=True)
-        return Turn(reply=Reply(text=text, source="handoff"), trace=trace, handoff=True)
+            return Turn(reply=Reply(text=phrase("leave_message", trace.language), source="leave_message"),
+                        trace=trace, handoff=True)
+        return Turn(reply=Reply(text=phrase(text, trace.language), source="handoff"), trace=trace, handoff=True)
 
 
 def _wrap(layer: Middleware, inner: Next) -> Next:

@@ -33,6 +33,21 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     visitor_token_ttl_s: int = 30 * 24 * 3600
+    session_ttl_s: int = 12 * 3600
+    login_max_failures: int = 5
+    lockout_s: int = 300
+    login_per_ip_per_minute: int = 20
+    cookie_secure: bool = False
+
+
+class DeskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    timezone: str = "UTC"
+    hours: list[str] = msgspec.field(default_factory=list)
+    holidays: list[str] = msgspec.field(default_factory=list)
+    default_capacity: int = 3
+    away_after_s: int = 300
+    offline_grace_s: int = 15
+    handle_time_s: int = 300
 
 
 class ModelsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -90,6 +105,7 @@ class IntentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     examples: list[str] = msgspec.field(default_factory=list)
     action: Literal["none", "handoff", "answer", "tool"] = "none"
     answer: str = ""
+    answers: dict[str, str] = msgspec.field(default_factory=dict)
     tool: str = ""
 
 
@@ -116,6 +132,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     node: NodeConfig = NodeConfig()
     server: ServerConfig = ServerConfig()
     security: SecurityConfig = SecurityConfig()
+    desk: DeskConfig = DeskConfig()
     models: ModelsConfig = ModelsConfig()
     store: StoreConfig = StoreConfig()
     cache: CacheConfig = CacheConfig()

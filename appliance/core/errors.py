@@ -9,6 +9,7 @@
     ├── Forbidden            valid credentials, not allowed (web: 403)
     ├── NotFound             the thing does not exist or is not visible to the caller (web: 404)
     ├── Conflict             the request collides with current state (web: 409)
+    ├── RateLimited          too many requests, or a locked account (web: 429 with Retry-After)
     ├── Unavailable          a dependency is not ready (web: 503)
     └── ProviderError        an LLM provider call failed; ``kind`` classifies it for fallback
 """
@@ -57,6 +58,14 @@ class NotFound(ApplianceError):
 
 class Conflict(ApplianceError):
     pass
+
+
+class RateLimited(ApplianceError):
+    """Too many requests (or a locked account): try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(ApplianceError):

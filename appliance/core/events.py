@@ -12,29 +12,35 @@ from typing import Literal
 
 import msgspec
 
-from appliance.core.types import Citation, Role, Trace
+from appliance.core.types import Message, Trace
+
+UserRole = Literal["admin", "supervisor", "agent"]
 
 
 class _Payload(msgspec.Struct, tag_field="t", kw_only=True):
     pass
 
 
+class VisitorProfile(msgspec.Struct, kw_only=True):
+    """What the visitor told us (pre-chat form) and what their browser sent."""
+
+    name: str = ""
+    email: str = ""
+    ip: str = ""
+    user_agent: str = ""
+    page: str = ""
+
+
 class ConversationStarted(_Payload, tag="conversation.started"):
     conversation_id: str
     visitor_id: str
     channel: str = "web"
+    language: str = ""
+    profile: VisitorProfile = msgspec.field(default_factory=VisitorProfile)
 
 
 class MessageAdded(_Payload, tag="message.added"):
-    message_id: str
-    conversation_id: str
-    role: Role
-    text: str
-    source: str = ""
-    citations: list[Citation] = msgspec.field(default_factory=list)
-    trace_id: str = ""
-    author: str = ""
-    attachments: list[str] = msgspec.field(default_factory=list)
+    message: Message
 
 
 class TraceRecorded(_Payload, tag="trace.recorded"):
@@ -42,12 +48,25 @@ class TraceRecorded(_Payload, tag="trace.recorded"):
 
 
 class OwnerChanged(_Payload, tag="conversation.owner"):
-    """``owner`` is ``bot``, ``queue`` (waiting for a human) or ``agent:<user id>``."""
+    """``owner`` is ``bot``, ``queue`` (waiting for a human) or ``agent:<user name>``.
+
+    Entering ``queue`` stamps the time the conversation joined the waiting line (FIFO); any
+    owner change clears the assignee unless ``assignee`` names the new one.
+    """
 
     conversation_id: str
     owner: str
     reason: str = ""
     by: str = ""
+    assignee: str = ""
+
+
+class ConversationAssigned(_Payload, tag="conversation.assigned"):
+    """The router (or a supervisor) gave a queued conversation to an agent, who then takes it."""
+
+    conversation_id: str
+    assignee: str
+    by: str = "router"
 
 
 class ConversationClosed(_Payload, tag="conversation.closed"):
@@ -55,18 +74,50 @@ class ConversationClosed(_Payload, tag="conversation.closed"):
     by: str = ""
 
 
+class ConversationReopened(_Payload, tag="conversation.reopened"):
+    conversation_id: str
+    owner: str
+    by: str = ""
+
+
+class RatingGiven(_Payload, tag="conversation.rated"):
+    conversation_id: str
+    score: int
+    comment: str = ""
+
+
+class TicketCreated(_Payload, tag="ticket.created"):
+    """A left message: taken when no agent is online or outside business hours."""
+
+    ticket_id: str
+    visitor_id: str
+    name: str
+    contact: str
+    message: str
+    conversation_id: str = ""
+    language: str = ""
+
+
+class TicketAnswered(_Payload, tag="ticket.answered"):
+    ticket_id: str
+    answer: str
+    by: str
+
+
 class UserUpserted(_Payload, tag="user.upserted"):
     user_id: str
     name: str
-    role: Literal["admin", "agent"]
+    role: UserRole
     password_hash: str = ""
     disabled: bool = False
+    display_name: str = ""
+    capacity: int = 3
 
 
 class TokenIssued(_Payload, tag="token.issued"):
     token_id: str
     name: str
-    role: Literal["admin", "agent"]
+    role: UserRole
     token_hash: str
     user_id: str = ""
 
@@ -141,7 +192,8 @@ class DocumentRemoved(_Payload, tag="kb.document.removed"):
 
 
 EventPayload = (
-    ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationClosed | UserUpserted
+    ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationAssigned | ConversationClosed
+    | ConversationReopened | RatingGiven | TicketCreated | TicketAnswered | UserUpserted
     | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
     | DocumentUpserted | DocumentRemoved | AttachmentStored
 )

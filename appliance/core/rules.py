@@ -23,6 +23,8 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     intent: str = ""
     action: RuleAction = "answer"
     answer: str = ""
+    # The answer in other languages, by language code ("zh"); ``answer`` serves the rest.
+    answers: dict[str, str] = msgspec.field(default_factory=dict)
     tool: str = ""
     # "always": checked before retrieval; "fallback": only when every model has failed.
     stage: Literal["always", "fallback"] = "always"

@@ -9,7 +9,9 @@ from typing import Literal
 
 import msgspec
 
-Role = Literal["visitor", "bot", "agent", "system"]
+# "note" is an agent's private note: visitors and models never see it.
+Role = Literal["visitor", "bot", "agent", "system", "note"]
+Language = Literal["en", "zh"]
 # Which path produced a bot reply: an upstream LLM, the built-in model, a knowledge-base Q&A
 # pair, an extractive quote, a rule or intent's canned answer, a handoff notice, a leave-a-message
 # prompt, or a human agent.
@@ -91,3 +93,24 @@ class Trace(msgspec.Struct, kw_only=True):
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
     source: str = ""
     handoff_reason: str = ""
+    language: str = ""
+    # Set when the reply was dropped because a human took the conversation while the bot worked.
+    superseded_by: str = ""
+
+
+class Message(msgspec.Struct, kw_only=True):
+    """One message of a conversation: stored (in ``MessageAdded``), shown and replicated as is.
+
+    ``created_ms`` is 0 in the stored event; readers fill it from the event's clock.
+    """
+
+    id: str
+    conversation_id: str
+    role: Role
+    text: str
+    source: str = ""
+    citations: list[Citation] = msgspec.field(default_factory=list)
+    trace_id: str = ""
+    author: str = ""
+    attachments: list[str] = msgspec.field(default_factory=list)
+    created_ms: int = 0

@@ -36,24 +36,33 @@ def apply(conn: Connection, event: ev.Event) -> None:
 @handles(ev.ConversationStarted)
 def _conversation_started(conn: Connection, e: ev.Event, p: ev.ConversationStarted) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO conversations (id, visitor_id, channel, started_hlc, updated_hlc)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (p.conversation_id, p.visitor_id, p.channel, e.hlc, e.hlc),
+        "INSERT OR IGNORE INTO conversations (id, visitor_id, channel, started_hlc, updated_hlc, language, profile)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (p.conversation_id, p.visitor_id, p.channel, e.hlc, e.hlc, p.language, _encode(p.profile)),
     )
 
 
 @handles(ev.MessageAdded)
 def _message_added(conn: Connection, e: ev.Event, p: ev.MessageAdded) -> None:
+    m = p.message
     conn.execute(
         "INSERT OR IGNORE INTO messages (id, conversation_id, hlc, origin, role, text, source, citations,"
         " trace_id, author, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            p.message_id, p.conversation_id, e.hlc, e.origin, p.role, p.text, p.source,
-            _encode(p.citations), p.trace_id, p.author, _encode(p.attachments),
+            m.id, m.conversation_id, e.hlc, e.origin, m.role, m.text, m.source,
+            _encode(m.citations), m.trace_id, m.author, _encode(m.attachments),
         ),
     )
+    if m.role == "note":
+        return
+    visitor = m.role == "visitor"
     conn.execute(
-        "UPDATE conversations SET updated_hlc = max(updated_hlc, ?) WHERE id = ?", (e.hlc, p.conversation_id)
+        "UPDATE conversations SET updated_hlc = max(updated_hlc, ?), last_text = ?, last_role = ?,"
+        " subject = CASE WHEN subject = '' AND ? THEN ? ELSE subject END,"
+        " last_visitor_hlc = CASE WHEN ? THEN max(last_visitor_hlc, ?) ELSE last_visitor_hlc END"
+        " WHERE id = ?",
+        (e.hlc, m.text[:200] or ("[image]" if m.attachments else ""), m.role, visitor,
+         m.text[:80] or ("[image]" if m.attachments else ""), visitor, e.hlc, m.conversation_id),
     )
 
 
@@ -69,17 +78,55 @@ def _trace_recorded(conn: Connection, e: ev.Event, p: ev.TraceRecorded) -> None:
 @handles(ev.OwnerChanged)
 def _owner_changed(conn: Connection, e: ev.Event, p: ev.OwnerChanged) -> None:
     conn.execute(
-        "UPDATE conversations SET owner = ?, status = 'open', updated_hlc = ? WHERE id = ? AND updated_hlc <= ?",
-        (p.owner, e.hlc, p.conversation_id, e.hlc),
+        "UPDATE conversations SET owner = ?, status = 'open', assignee = ?,"
+        " queued_hlc = CASE WHEN ? = 'queue' THEN ? ELSE 0 END, updated_hlc = max(updated_hlc, ?) WHERE id = ?",
+        (p.owner, p.assignee, p.owner, e.hlc, e.hlc, p.conversation_id),
     )
+
+
+@handles(ev.ConversationAssigned)
+def _conversation_assigned(conn: Connection, e: ev.Event, p: ev.ConversationAssigned) -> None:
+    conn.execute("UPDATE conversations SET assignee = ?, updated_hlc = max(updated_hlc, ?) WHERE id = ?",
+                 (p.assignee, e.hlc, p.conversation_id))
 
 
 @handles(ev.ConversationClosed)
 def _conversation_closed(conn: Connection, e: ev.Event, p: ev.ConversationClosed) -> None:
     conn.execute(
-        "UPDATE conversations SET status = 'closed', owner = 'bot', updated_hlc = ? WHERE id = ? AND updated_hlc <= ?",
-        (e.hlc, p.conversation_id, e.hlc),
+        "UPDATE conversations SET status = 'closed', queued_hlc = 0, updated_hlc = max(updated_hlc, ?) WHERE id = ?",
+        (e.hlc, p.conversation_id),
     )
+
+
+@handles(ev.ConversationReopened)
+def _conversation_reopened(conn: Connection, e: ev.Event, p: ev.ConversationReopened) -> None:
+    conn.execute(
+        "UPDATE conversations SET status = 'open', owner = ?, assignee = ?, queued_hlc = 0,"
+        " updated_hlc = max(updated_hlc, ?) WHERE id = ?",
+        (p.owner, p.owner.removeprefix("agent:") if p.owner.startswith("agent:") else "", e.hlc,
+         p.conversation_id),
+    )
+
+
+@handles(ev.RatingGiven)
+def _rating_given(conn: Connection, e: ev.Event, p: ev.RatingGiven) -> None:
+    conn.execute("UPDATE conversations SET rating = ?, rating_comment = ? WHERE id = ?",
+                 (p.score, p.comment, p.conversation_id))
+
+
+@handles(ev.TicketCreated)
+def _ticket_created(conn: Connection, e: ev.Event, p: ev.TicketCreated) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO tickets (id, visitor_id, conversation_id, name, contact, message, language, hlc)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (p.ticket_id, p.visitor_id, p.conversation_id, p.name, p.contact, p.message, p.language, e.hlc),
+    )
+
+
+@handles(ev.TicketAnswered)
+def _ticket_answered(conn: Connection, e: ev.Event, p: ev.TicketAnswered) -> None:
+    conn.execute("UPDATE tickets SET status = 'answered', answer = ?, answered_by = ? WHERE id = ?",
+                 (p.answer, p.by, p.ticket_id))
 
 
 def _lww(conn: Connection, table: str, key: str, key_value: str, e: ev.Event, row: dict[str, Any]) -> None:
@@ -97,6 +144,7 @@ def _lww(conn: Connection, table: str, key: str, key_value: str, e: ev.Event, ro
 def _user_upserted(conn: Connection, e: ev.Event, p: ev.UserUpserted) -> None:
     _lww(conn, "users", "id", p.user_id, e, {
         "name": p.name, "role": p.role, "password_hash": p.password_hash, "disabled": int(p.disabled),
+        "display_name": p.display_name, "capacity": p.capacity,
     })
 
 

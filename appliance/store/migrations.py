@@ -158,6 +158,52 @@ MIGRATIONS: list[str] = [
     ALTER TABLE kb_chunks ADD COLUMN embedding BLOB;
     ALTER TABLE kb_chunks ADD COLUMN code BLOB;
     """,
+    # 5: the live desk: who a queued conversation is assigned to and since when it waits, what
+    # the visitor told us, the inbox columns, ratings, tickets, sign-in sessions, read marks.
+    """
+    ALTER TABLE conversations ADD COLUMN assignee TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN queued_hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN profile BLOB;
+    ALTER TABLE conversations ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN last_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN last_role TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN last_visitor_hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN rating INTEGER;
+    ALTER TABLE conversations ADD COLUMN rating_comment TEXT NOT NULL DEFAULT '';
+    CREATE INDEX conversations_queue ON conversations (status, owner, queued_hlc);
+    CREATE INDEX conversations_visitor ON conversations (visitor_id, started_hlc);
+    CREATE INDEX conversations_updated ON conversations (status, updated_hlc);
+    ALTER TABLE users ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN capacity INTEGER NOT NULL DEFAULT 3;
+    CREATE TABLE tickets (
+        id TEXT PRIMARY KEY,
+        visitor_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        message TEXT NOT NULL,
+        language TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'open',
+        answer TEXT NOT NULL DEFAULT '',
+        answered_by TEXT NOT NULL DEFAULT '',
+        hlc INTEGER NOT NULL
+    );
+    CREATE INDEX tickets_status ON tickets (status, hlc);
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE reads (
+        user_name TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        hlc INTEGER NOT NULL,
+        PRIMARY KEY (user_name, conversation_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -1,6 +1,7 @@
-"""The agent/admin API: traces, the human queue, live model routing, the audit log.
+"""The admin API: decision traces, live model routing, the audit log.
 
-Every route needs a bearer token from `appliance token create`; model routing needs an admin.
+Every route needs a console session or a bearer token from `appliance token create`; model
+routing and the audit log need an admin. The desk's routes live in ``web/desk.py``.
 """
 
 from __future__ import annotations
@@ -12,23 +13,14 @@ from litestar import Controller, delete, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from appliance import audit, desk
-from appliance.conversations import ConversationView, MessageView
 from appliance.core import routing
 from appliance.core.router import RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.types import Trace
-from appliance.routing_store import TableChange, change_table
 from appliance.runtime import Runtime
+from appliance.store import audit, desk
+from appliance.store.routing import TableChange, change_table
 from appliance.web.auth import Principal, admin, principal
-
-
-class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: str
-
-
-class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
-    to: Annotated[str, msgspec.Meta(description="agent name, or 'queue' / 'bot'")]
 
 
 class NameIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,55 +41,19 @@ class ModelsOut(msgspec.Struct, kw_only=True):
     metrics: RouterSnapshot
 
 
-class QueueOut(msgspec.Struct, kw_only=True):
-    conversations: list[ConversationView]
-
-
 class AuditOut(msgspec.Struct, kw_only=True):
     records: list[audit.AuditRecord]
 
 
-class ConversationsController(Controller):
-    path = "/api/v1/admin"
+class TracesController(Controller):
+    path = "/api/v1/admin/traces"
     dependencies = {"who": Provide(principal)}
-    tags = ["agent"]
+    tags = ["desk"]
 
-    @get("/traces/{trace_id:str}", summary="Why the bot said what it said in one turn")
+    @get("/{trace_id:str}", summary="Why the bot said what it said in one turn")
     async def trace(self, trace_id: str, runtime: Runtime, who: Principal) -> Trace:
+        who.require("traces.read")
         return await runtime.store.read(lambda c: desk.trace(c, trace_id))
-
-    @get("/conversations", summary="The human queue (or conversations with a given owner)")
-    async def queue(
-        self, runtime: Runtime, who: Principal,
-        owner: Annotated[str | None, Parameter(query="owner", max_length=200)] = None,
-    ) -> QueueOut:
-        return QueueOut(conversations=await runtime.desk.queue(owner))
-
-    @get("/conversations/{conversation_id:str}", summary="A conversation with its messages")
-    async def detail(self, conversation_id: str, runtime: Runtime, who: Principal) -> desk.ConversationDetail:
-        return await runtime.desk.detail(conversation_id)
-
-    @post("/conversations/{conversation_id:str}/take", status_code=200, summary="Take over from the bot")
-    async def take(self, conversation_id: str, runtime: Runtime, who: Principal) -> ConversationView:
-        return await runtime.desk.take(conversation_id, f"agent:{who.name}")
-
-    @post("/conversations/{conversation_id:str}/reply", status_code=200, summary="Reply as the owning agent")
-    async def reply(self, conversation_id: str, data: ReplyIn, runtime: Runtime, who: Principal) -> MessageView:
-        return await runtime.desk.reply(conversation_id, f"agent:{who.name}", data.text)
-
-    @post("/conversations/{conversation_id:str}/handback", status_code=200, summary="Hand back to the bot")
-    async def hand_back(self, conversation_id: str, runtime: Runtime, who: Principal) -> ConversationView:
-        return await runtime.desk.hand_back(conversation_id, who.actor)
-
-    @post("/conversations/{conversation_id:str}/transfer", status_code=200, summary="Transfer to an agent")
-    async def transfer(
-        self, conversation_id: str, data: TransferIn, runtime: Runtime, who: Principal
-    ) -> ConversationView:
-        return await runtime.desk.transfer(conversation_id, who.actor, data.to)
-
-    @post("/conversations/{conversation_id:str}/close", status_code=200, summary="Close a conversation")
-    async def close(self, conversation_id: str, runtime: Runtime, who: Principal) -> ConversationView:
-        return await runtime.desk.close(conversation_id, who.actor)
 
 
 class ModelsController(Controller):
@@ -166,4 +122,4 @@ class AuditController(Controller):
         return await runtime.store.read(audit.verify)
 
 
-ROUTES = [ConversationsController, ModelsController, AuditController]
+ROUTES = [TracesController, ModelsController, AuditController]

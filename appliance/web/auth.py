@@ -1,50 +1,80 @@
-"""Bearer tokens for the admin/agent API (created with `appliance token create`)."""
+"""Who is calling: a console session cookie (with CSRF on every change) or a bearer token.
+
+Bearer tokens (``appliance token create``) serve scripts; the console signs in with a
+password and gets an HttpOnly, SameSite=Strict cookie. A request made with the cookie that
+changes anything must carry ``X-CSRF-Token`` with the session's token, or it gets 403.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Literal
+import hmac
 
-import msgspec
 from litestar import Request
+from litestar.connection import ASGIConnection
 
+from appliance.core import permissions
 from appliance.core.errors import AuthError, Forbidden
 from appliance.core.tokens import hash_bearer_token
+from appliance.desk.agents import Actor
 from appliance.runtime import Runtime
-from appliance.store import Connection
+from appliance.store import accounts
+
+COOKIE = "appliance_session"
+CSRF_HEADER = "x-csrf-token"
+_SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    token_id: str
-    name: str
-    role: Literal["admin", "agent"]
+class Principal(Actor, frozen=True, kw_only=True):
+    via: str = "token"
+    csrf: str = ""
 
     @property
     def actor(self) -> str:
-        return f"{self.role}:{self.name}"
+        return self.owner
+
+    def require(self, action: permissions.Action) -> None:
+        if not permissions.allowed(self.role, action):
+            raise Forbidden(f"this needs a role that may {action} (you are {self.role})")
 
 
-def _lookup(conn: Connection, token_hash: str) -> Principal | None:
-    row = conn.execute(
-        "SELECT id, name, role FROM api_tokens WHERE token_hash = ? AND revoked = 0", (token_hash,)
-    ).fetchone()
-    return Principal(token_id=row[0], name=row[1], role=row[2]) if row else None
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is no header."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthError("Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+async def identify(connection: ASGIConnection[object, object, object, object], runtime: Runtime,
+                   *, check_csrf: bool) -> Principal:
+    token = bearer(connection.headers.get("authorization"))
+    if token is not None:
+        found = await runtime.store.read(lambda c: accounts.bearer(c, hash_bearer_token(token)))
+        if found is None:
+            raise AuthError("unknown or revoked API token")
+        runtime.switchboard.presence.api_seen(found.name)
+        return Principal(name=found.name, role=found.role)
+    cookie = connection.cookies.get(COOKIE)
+    if not cookie:
+        raise AuthError("sign in at /console, or send 'Authorization: Bearer <token>' (see `appliance token create`)")
+    session = await runtime.signin.session(cookie)
+    if session is None:
+        raise AuthError("your session has ended; sign in again")
+    account, csrf = session
+    if check_csrf and not hmac.compare_digest(connection.headers.get(CSRF_HEADER, ""), csrf):
+        raise Forbidden("missing or wrong X-CSRF-Token header")
+    runtime.switchboard.presence.activity(account.name)
+    return Principal(name=account.name, role=account.role, via="session", csrf=csrf)
 
 
 async def principal(request: Request[object, object, object], runtime: Runtime) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("send an API token as 'Authorization: Bearer <token>' (see `appliance token create`)")
-    found = await runtime.store.read(lambda c: _lookup(c, hash_bearer_token(token.strip())))
-    if found is None:
-        raise AuthError("unknown or revoked API token")
-    runtime.agents_seen_at = time.monotonic()
-    return found
+    return await identify(request, runtime, check_csrf=request.method not in _SAFE)
 
 
 async def admin(request: Request[object, object, object], runtime: Runtime) -> Principal:
     found = await principal(request, runtime)
     if found.role != "admin":
-        raise Forbidden("this needs an admin token")
+        raise Forbidden("this needs an admin")
     return found

@@ -22,6 +22,7 @@ _STATUS: list[tuple[type[errors.ApplianceError], int, str]] = [
     (errors.Forbidden, 403, "forbidden"),
     (errors.NotFound, 404, "not_found"),
     (errors.Conflict, 409, "conflict"),
+    (errors.RateLimited, 429, "rate_limited"),
     (errors.Unavailable, 503, "unavailable"),
     (errors.ConfigError, 400, "invalid_config"),
 ]
@@ -48,6 +49,8 @@ def _respond(status: int, code: str, message: str, headers: dict[str, str] | Non
 def appliance_error(_: Request[object, object, object], exc: errors.ApplianceError) -> Response[object]:
     status, code = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
     return _respond(status, code, str(exc), headers)
 
 

@@ -34,7 +34,7 @@ def _next(ws: ClientConnection, wanted: Callable[[Frame], bool], what: str, time
 
 
 def _admin(server: Server, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    return call(server.url, method, f"/api/v1/admin/conversations{path}", body, token=token)
+    return call(server.url, method, f"/api/v1/desk/conversations{path}", body, token=token)
 
 
 def test_queue_take_reply_and_hand_back(node: Node, tmp_path: Path) -> None:
@@ -44,27 +44,34 @@ def test_queue_take_reply_and_hand_back(node: Node, tmp_path: Path) -> None:
         up1.set(mode="error")
         up1.add_to(node, "--retries", "0")
         node.cli("model", "use", "up1")
+        for name in ("alice", "bob"):
+            node.cli("user", "add", name, "--role", "agent")
         alice = new_token(node, "agent", "alice")
         bob = new_token(node, "agent", "bob")
         with running(node) as server:
-            # Nobody has used the agent API yet: no agent is online, so the visitor may leave a message.
+            # Nobody is at the desk yet: no agent is online, so the visitor may leave a message.
             offline = chat(server, "My card was charged twice")
             assert offline["reply"]["source"] == "leave_message", offline
             assert "leave your message" in offline["reply"]["text"]
             assert offline["owner"] == "human"
 
-            status, queue = _admin(server, alice, "GET", "")
+            status, queue = _admin(server, alice, "GET", "?filter=queue")
             assert status == 200, queue
-            waiting = {c["id"]: c["owner"] for c in queue["conversations"]}
-            assert waiting == {offline["conversation_id"]: "queue"}
+            waiting = {c["id"]: (c["owner"], c["position"]) for c in queue["conversations"]}
+            assert waiting == {offline["conversation_id"]: ("queue", 1)}
 
-            # Alice has now used the API: the next handoff tells the visitor a human is coming.
+            # Alice comes online: the waiting conversation is assigned to her, and the next handoff
+            # tells the visitor a human is coming.
+            status, me = call(server.url, "POST", "/api/v1/desk/presence", {"status": "online"}, token=alice)
+            assert status == 200 and me["presence"] == "online", me
+            status, queue = _admin(server, alice, "GET", "?filter=mine")
+            assert [(c["id"], c["assignee"]) for c in queue["conversations"]] == [(offline["conversation_id"], "alice")]
             visitor = chat(server, "I need help with a refund")
             assert visitor["reply"]["source"] == "handoff", visitor
             assert "human" in visitor["reply"]["text"]
             assert visitor["owner"] == "human"
             conversation = visitor["conversation_id"]
-            status, queue = _admin(server, alice, "GET", "")
+            status, queue = _admin(server, alice, "GET", "?filter=queue")
             assert conversation in {c["id"] for c in queue["conversations"]}
 
             with _socket(server) as ws:
@@ -76,14 +83,14 @@ def test_queue_take_reply_and_hand_back(node: Node, tmp_path: Path) -> None:
 
                 status, taken = _admin(server, alice, "POST", f"/{conversation}/take")
                 assert status == 200 and taken["owner"] == "agent:alice", taken
-                joined = _next(ws, lambda f: f["type"] == "message", "agent-joined notice")
-                assert joined["role"] == "system", joined
+                joined = _next(ws, lambda f: f["type"] == "message", "agent-joined notice")["message"]
+                assert joined["role"] == "system" and "alice" in joined["text"], joined
 
-                # Bob can neither reply to Alice's conversation without taking it, nor take it from her.
+                # Bob (an agent) cannot see Alice's conversation, let alone reply in it or take it.
                 status, answer = _admin(server, bob, "POST", f"/{conversation}/reply", {"text": "Bob here"})
                 assert status == 409, answer
                 status, answer = _admin(server, bob, "POST", f"/{conversation}/take")
-                assert status == 409, answer
+                assert status == 404, answer
 
                 calls = up1.requests
                 silent = chat(server, "I paid 40 euros on Monday", visitor)
@@ -93,14 +100,15 @@ def test_queue_take_reply_and_hand_back(node: Node, tmp_path: Path) -> None:
                 status, sent = _admin(server, alice, "POST", f"/{conversation}/reply",
                                       {"text": "Hi, I'm Alice. I see the double charge and refund it now."})
                 assert status == 200, sent
-                pushed = _next(ws, lambda f: f["type"] == "message" and f["role"] == "agent", "agent message")
+                pushed = _next(ws, lambda f: f["type"] == "message" and f["message"]["role"] == "agent",
+                               "agent message")["message"]
                 assert pushed["text"] == "Hi, I'm Alice. I see the double charge and refund it now."
                 assert pushed["author"] == "alice" and pushed["conversation_id"] == conversation
 
                 up1.set(mode="ok")
                 status, back = _admin(server, alice, "POST", f"/{conversation}/handback")
                 assert status == 200 and back["owner"] == "bot", back
-                _next(ws, lambda f: f["type"] == "message" and f["role"] == "system", "handed-back notice")
+                _next(ws, lambda f: f["type"] == "message" and f["message"]["role"] == "system", "handed-back notice")
 
             resumed = chat(server, "Thanks! How long does a refund take?", visitor)
             assert resumed["owner"] == "bot", resumed
@@ -112,7 +120,7 @@ def test_queue_take_reply_and_hand_back(node: Node, tmp_path: Path) -> None:
             assert status == 200, history
             roles = [m["role"] for m in history["messages"]]
             assert roles == ["visitor", "bot", "visitor", "system", "visitor", "agent", "system", "visitor", "bot"]
-            status, queue = _admin(server, alice, "GET", "")
+            status, queue = _admin(server, alice, "GET", "?filter=queue")
             assert conversation not in {c["id"] for c in queue["conversations"]}
 
 

@@ -76,5 +76,5 @@ def test_images_reach_a_vision_model_or_a_person(node: Node, tmp_path: Path) -> 
             assert "person will look" in handed["reply"]["text"], handed
             assert handed["owner"] == "human"
             assert (eyes.requests, plain.requests) == calls
-            status, queue = call(server.url, "GET", "/api/v1/admin/conversations", token=admin)
+            status, queue = call(server.url, "GET", "/api/v1/desk/conversations?filter=queue", token=admin)
             assert visitor["conversation_id"] in {c["id"] for c in queue["conversations"]}

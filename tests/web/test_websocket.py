@@ -23,6 +23,9 @@ async def test_reply_streams_over_the_websocket_with_text_frames(shared_server: 
         assert "".join(tokens).strip() == frame["reply"]["text"]
         assert frame["reply"]["source"] == "local_model"
 
+        status = json.loads((await ws.receive(timeout=10)).data)  # who answers: the bot, nobody waiting
+        assert status["type"] == "status" and status["owner"] == "bot" and status["position"] == 0, status
+
         await ws.send_str("{broken")
         error = json.loads((await ws.receive(timeout=10)).data)
         assert error["type"] == "error" and error["status"] == 400

@@ -1,0 +1,157 @@
+"""WebSocket frames of the widget and the console: msgspec Structs tagged by ``type``.
+
+Client frames are decoded with :func:`decode_visitor` / :func:`decode_agent`; a visitor frame
+without a ``type`` is a chat message (the first version of the protocol had only those).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from appliance.core.desk import ConversationSummary, Ticket, User, VisitorStatus
+from appliance.core.events import VisitorProfile
+from appliance.core.types import Message, Reply
+
+
+class ChatOutcome(msgspec.Struct, kw_only=True):
+    """The answer to one visitor message (HTTP body, and the WebSocket ``reply`` frame)."""
+
+    conversation_id: str
+    message_id: str
+    visitor_token: str
+    reply: Reply | None
+    trace_id: str
+    owner: Literal["bot", "human"] = "bot"
+
+
+class _Frame(msgspec.Struct, tag_field="type", kw_only=True):
+    pass
+
+
+# -- visitor → server -------------------------------------------------------------------
+
+class ChatIn(_Frame, tag="message", forbid_unknown_fields=True):
+    text: str = ""
+    conversation_id: str | None = None
+    visitor_token: str | None = None
+    attachments: list[str] = msgspec.field(default_factory=list)
+    language: str | None = None
+    profile: VisitorProfile | None = None
+
+
+class ResumeIn(_Frame, tag="resume", forbid_unknown_fields=True):
+    conversation_id: str
+    visitor_token: str
+
+
+class VisitorTypingIn(_Frame, tag="typing", forbid_unknown_fields=True):
+    conversation_id: str
+    visitor_token: str
+    typing: bool = True
+
+
+class HandoffIn(_Frame, tag="handoff", forbid_unknown_fields=True):
+    conversation_id: str | None = None
+    visitor_token: str | None = None
+    language: str | None = None
+
+
+VisitorIn = ChatIn | ResumeIn | VisitorTypingIn | HandoffIn
+
+
+# -- agent → server ---------------------------------------------------------------------
+
+class AgentTypingIn(_Frame, tag="typing", forbid_unknown_fields=True):
+    conversation_id: str
+    typing: bool = True
+
+
+class ActivityIn(_Frame, tag="activity", forbid_unknown_fields=True):
+    pass
+
+
+class PresenceIn(_Frame, tag="presence", forbid_unknown_fields=True):
+    status: Literal["online", "away", "offline"]
+
+
+AgentIn = AgentTypingIn | ActivityIn | PresenceIn
+
+
+# -- server → clients -------------------------------------------------------------------
+
+class TokenFrame(_Frame, tag="token"):
+    text: str
+
+
+class ReplyFrame(_Frame, ChatOutcome, tag="reply"):
+    pass
+
+
+class MessageFrame(_Frame, tag="message"):
+    conversation_id: str
+    message: Message
+
+
+class HistoryFrame(_Frame, tag="history"):
+    conversation_id: str
+    messages: list[Message]
+
+
+class StatusFrame(_Frame, VisitorStatus, tag="status"):
+    pass
+
+
+class TypingFrame(_Frame, tag="typing"):
+    conversation_id: str
+    typing: bool
+    who: Literal["visitor", "agent"] = "agent"
+
+
+class ErrorFrame(_Frame, tag="error"):
+    status: int
+    error: str
+    message: str
+
+
+class HelloFrame(_Frame, tag="hello"):
+    user: User
+
+
+ConversationEvent = Literal["created", "message", "handoff", "assigned", "owner", "closed", "reopened", "rated"]
+
+
+class ConversationFrame(_Frame, tag="conversation"):
+    conversation: ConversationSummary
+    event: ConversationEvent
+
+
+class PresenceFrame(_Frame, tag="presence"):
+    agents: list[User]
+
+
+class TicketFrame(_Frame, tag="ticket"):
+    ticket: Ticket
+
+
+VisitorFrame = TokenFrame | ReplyFrame | MessageFrame | HistoryFrame | StatusFrame | TypingFrame | ErrorFrame
+AgentFrame = HelloFrame | ConversationFrame | MessageFrame | TypingFrame | PresenceFrame | TicketFrame | ErrorFrame
+
+_json = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+def decode_visitor(raw: bytes) -> VisitorIn:
+    data = _json.decode(raw)
+    if isinstance(data, dict) and "type" not in data:
+        data["type"] = "message"
+    return msgspec.convert(data, VisitorIn)  # type: ignore[arg-type]
+
+
+def decode_agent(raw: bytes) -> AgentIn:
+    return msgspec.convert(_json.decode(raw), AgentIn)  # type: ignore[arg-type]
+
+
+def encode(frame: msgspec.Struct) -> str:
+    return _encoder.encode(frame).decode()

@@ -1,0 +1,103 @@
+"""Signing in to the console: password check, sessions, lockout and per-address limits.
+
+Passwords are scrypt hashes (memory-hard; ``core/tokens.py``), checked on a worker thread so a
+burst of sign-ins never stalls the event loop. A session is a random token in an HttpOnly
+cookie, stored only as its SHA-256, with its own CSRF token. After ``login_max_failures``
+wrong passwords in a row an account is locked for ``lockout_s``; one address gets
+``login_per_ip_per_minute`` attempts. Every sign-in, failure and sign-out is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+
+from appliance.core import events as ev
+from appliance.core.config import SecurityConfig
+from appliance.core.errors import AuthError, RateLimited
+from appliance.core.tokens import hash_bearer_token, verify_password
+from appliance.store import Store, WriteTxn, accounts
+from appliance.store.accounts import Account
+
+WRONG = "wrong username or password"
+
+
+class SignedIn(msgspec.Struct, kw_only=True):
+    account: Account
+    session_token: str
+    csrf_token: str
+
+
+class _Failures(msgspec.Struct):
+    count: int = 0
+    locked_until: float = 0.0
+
+
+class SignIn:
+    def __init__(self, store: Store, config: SecurityConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._failures: dict[str, _Failures] = {}
+        self._by_address: dict[str, deque[float]] = {}
+
+    async def sign_in(self, username: str, password: str, address: str) -> SignedIn:
+        now = self._clock()
+        self._limit_address(address, now)
+        failures = self._failures.setdefault(username, _Failures())
+        if failures.locked_until > now:
+            raise RateLimited(f"too many failed sign-ins for {username!r}; try again later",
+                              failures.locked_until - now)
+        found = await self._store.read(lambda c: accounts.account(c, username))
+        ok = found is not None and not found.disabled and await asyncio.to_thread(
+            verify_password, password, found.password_hash)
+        if not ok or found is None:
+            failures.count += 1
+            locked = failures.count >= self._config.login_max_failures
+            if locked:
+                failures.locked_until = now + self._config.lockout_s
+                failures.count = 0
+            await self._store.append(ev.AuditRecorded(
+                actor=f"agent:{username}", action="auth.sign_in_failed", target=username,
+                detail=f"from {address}" + ("; account locked" if locked else "")))
+            if locked:
+                raise RateLimited(f"too many failed sign-ins for {username!r}; locked for "
+                                  f"{self._config.lockout_s // 60 or 1} min", self._config.lockout_s)
+            raise AuthError(WRONG)
+        self._failures.pop(username, None)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        account = found
+
+        def work(txn: WriteTxn) -> None:
+            accounts.add_session(txn.conn, hash_bearer_token(token), account.id, csrf, int(time.time() * 1000),
+                                 self._config.session_ttl_s * 1000)
+            txn.append(ev.AuditRecorded(actor=f"agent:{account.name}", action="auth.sign_in", target=account.name,
+                                        detail=f"from {address}"))
+
+        await self._store.write(work)
+        return SignedIn(account=account, session_token=token, csrf_token=csrf)
+
+    async def session(self, token: str) -> tuple[Account, str] | None:
+        now_ms = int(time.time() * 1000)
+        return await self._store.read(lambda c: accounts.session(c, hash_bearer_token(token), now_ms))
+
+    async def sign_out(self, token: str, name: str, address: str) -> None:
+        def work(txn: WriteTxn) -> None:
+            accounts.end_session(txn.conn, hash_bearer_token(token))
+            txn.append(ev.AuditRecorded(actor=f"agent:{name}", action="auth.sign_out", target=name,
+                                        detail=f"from {address}"))
+
+        await self._store.write(work)
+
+    def _limit_address(self, address: str, now: float) -> None:
+        window = self._by_address.setdefault(address, deque())
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self._config.login_per_ip_per_minute:
+            raise RateLimited("too many sign-in attempts from this address; wait a minute", 60 - (now - window[0]))
+        window.append(now)
