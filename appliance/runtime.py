@@ -91,7 +91,7 @@ class Runtime:
             self.switchboard, max_text_chars=config.server.max_text_chars,
             max_image_bytes=config.server.max_image_bytes,
         )
-        self.agents = AgentDesk(store, self.hub, self.switchboard, max_text_chars=config.server.max_text_chars)
+        self.agents = AgentDesk(store, self.switchboard, max_text_chars=config.server.max_text_chars)
         self._loading: asyncio.Task[None] | None = None
 
     @classmethod

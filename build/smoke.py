@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -260,6 +261,7 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
                       flush=True)
                 if attempt == 0:
                     result = first_start_checks(box, base, proc, config)
+                    desk_checks(base, out)
             except BaseException:
                 if proc.poll() is None:
                     # SIGTERM first: a SIGKILLed bootloader leaves its extraction folder in /tmp.
@@ -333,6 +335,23 @@ def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], c
         "bootloader_rss_mb": round(boot_rss, 1),
         "first_chat_s": round(chat_s, 2),
     }
+
+
+def desk_checks(base: str, init_output: str) -> None:
+    """The pages a person opens come from inside the binary, and init's admin signs in."""
+    for path, marker in [("/chat", b"<html"), ("/console", b"<html"), ("/widget.js", b"iframe"),
+                         ("/static/console/console.js", b"import")]:
+        status, body = http("GET", f"{base}{path}")
+        if status != 200 or marker not in body:
+            raise SmokeFailure(f"GET {path} answered {status}: {body[:200]!r}")
+    print("pages: /chat, /console, /widget.js and static assets served", flush=True)
+    match = re.search(r"admin account: (\S+)  password: (\S+)", init_output)
+    if match is None:
+        raise SmokeFailure(f"init printed no admin password:\n{init_output}")
+    status, body = http("POST", f"{base}/api/v1/auth/login", {"username": match[1], "password": match[2]})
+    if status != 200 or b"csrf_token" not in body:
+        raise SmokeFailure(f"the admin from init could not sign in: {status} {body[:300]!r}")
+    print("sign-in: the admin printed by init signs in", flush=True)
 
 
 def main() -> int:

@@ -153,6 +153,13 @@ class AttachmentStored(_Payload, tag="attachment.stored"):
     data: bytes
 
 
+class AttachmentShared(_Payload, tag="attachment.shared"):
+    """Another visitor uploaded bytes already stored: they may use them too; the blob is not sent again."""
+
+    attachment_id: str
+    visitor_id: str
+
+
 class KnowledgeChunk(msgspec.Struct, frozen=True, kw_only=True):
     """One chunk of a knowledge-base document as shipped in :class:`DocumentUpserted`.
 
@@ -195,7 +202,7 @@ EventPayload = (
     ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationAssigned | ConversationClosed
     | ConversationReopened | RatingGiven | TicketCreated | TicketAnswered | UserUpserted
     | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
-    | DocumentUpserted | DocumentRemoved | AttachmentStored
+    | DocumentUpserted | DocumentRemoved | AttachmentStored | AttachmentShared
 )
 
 

@@ -5,6 +5,7 @@ New fields always get defaults, so nodes of mixed versions interoperate.
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import msgspec
@@ -101,7 +102,8 @@ class Trace(msgspec.Struct, kw_only=True):
 class Message(msgspec.Struct, kw_only=True):
     """One message of a conversation: stored (in ``MessageAdded``), shown and replicated as is.
 
-    ``created_ms`` is 0 in the stored event; readers fill it from the event's clock.
+    ``created_ms`` is the writer's wall clock when the message was made; readers of the store
+    replace it by the time of the event's hybrid clock, which orders messages across nodes.
     """
 
     id: str
@@ -113,4 +115,4 @@ class Message(msgspec.Struct, kw_only=True):
     trace_id: str = ""
     author: str = ""
     attachments: list[str] = msgspec.field(default_factory=list)
-    created_ms: int = 0
+    created_ms: int = msgspec.field(default_factory=lambda: time.time_ns() // 1_000_000)

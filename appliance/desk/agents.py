@@ -20,8 +20,7 @@ from appliance.core.errors import Conflict, Forbidden, InputError, NotFound, Too
 from appliance.core.phrases import Phrase, phrase
 from appliance.core.tokens import new_id
 from appliance.core.types import Message
-from appliance.desk.frames import ConversationEvent, TicketFrame
-from appliance.desk.hub import DESK, Hub
+from appliance.desk.frames import ConversationEvent
 from appliance.desk.switchboard import Switchboard
 from appliance.store import Connection, Store, WriteTxn, accounts, desk
 
@@ -39,6 +38,10 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     def owner(self) -> str:
         return f"agent:{self.name}"
 
+    @property
+    def audit_name(self) -> str:
+        return f"{self.role}:{self.name}"
+
 
 class Inbox(msgspec.Struct, kw_only=True):
     conversations: list[ConversationSummary]
@@ -47,9 +50,8 @@ class Inbox(msgspec.Struct, kw_only=True):
 
 
 class AgentDesk:
-    def __init__(self, store: Store, hub: Hub, switchboard: Switchboard, *, max_text_chars: int) -> None:
+    def __init__(self, store: Store, switchboard: Switchboard, *, max_text_chars: int) -> None:
         self._store = store
-        self._hub = hub
         self._switchboard = switchboard
         self._max_text_chars = max_text_chars
 
@@ -89,7 +91,7 @@ class AgentDesk:
         cleaned = [CannedReply(shortcut=s, text=self._text(r.text)) for s, r in zip(shortcuts, replies, strict=True)]
         await self._store.append(
             ev.SettingChanged(key=CANNED_KEY, value=msgspec.json.encode(cleaned)),
-            ev.AuditRecorded(actor=actor.owner, action="desk.canned_replies", detail=f"{len(cleaned)} replies"))
+            ev.AuditRecorded(actor=actor.audit_name, action="desk.canned_replies", detail=f"{len(cleaned)} replies"))
         return cleaned
 
     # -- ownership -----------------------------------------------------------------------
@@ -154,7 +156,7 @@ class AgentDesk:
             assignee = owner.removeprefix("agent:") if owner.startswith("agent:") else ""
             txn.append(ev.OwnerChanged(conversation_id=conversation_id, owner=owner, reason=reason, by=actor.owner,
                                        assignee=assignee))
-            txn.append(ev.AuditRecorded(actor=actor.owner, action="conversation.owner", target=conversation_id,
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.owner", target=conversation_id,
                                         detail=f"{row.owner} -> {owner}"))
             if notice is not None:
                 who = agent or actor.name
@@ -183,7 +185,7 @@ class AgentDesk:
                               text=phrase("resolved", row.language))
             txn.append(ev.MessageAdded(message=message))
             txn.append(ev.ConversationClosed(conversation_id=conversation_id, by=actor.owner))
-            txn.append(ev.AuditRecorded(actor=actor.owner, action="conversation.close", target=conversation_id))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.close", target=conversation_id))
             notice.append(message)
             return True
 
@@ -200,7 +202,7 @@ class AgentDesk:
             if row.status == "open":
                 return False
             txn.append(ev.ConversationReopened(conversation_id=conversation_id, owner=actor.owner, by=actor.owner))
-            txn.append(ev.AuditRecorded(actor=actor.owner, action="conversation.reopen", target=conversation_id))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.reopen", target=conversation_id))
             return True
 
         if await self._store.write(work):
@@ -255,7 +257,7 @@ class AgentDesk:
         def work(txn: WriteTxn) -> None:
             found = desk.ticket(txn.conn, ticket_id)
             txn.append(ev.TicketAnswered(ticket_id=ticket_id, answer=text, by=actor.name))
-            txn.append(ev.AuditRecorded(actor=actor.owner, action="ticket.answer", target=ticket_id))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="ticket.answer", target=ticket_id))
             if found.conversation_id:
                 message = Message(id=new_id("msg"), conversation_id=found.conversation_id, role="agent",
                                   source="agent", author=actor.name,
@@ -264,8 +266,8 @@ class AgentDesk:
                 posted.append(message)
 
         await self._store.write(work)
+        await self._switchboard.ticket_changed(ticket_id)
         ticket = await self._store.read(lambda c: desk.ticket(c, ticket_id))
-        self._hub.publish(DESK, TicketFrame(ticket=ticket))
         if posted:
             await self._announce(ticket.conversation_id, "message", posted[0])
         return ticket

@@ -110,7 +110,8 @@ class Conversations:
 
         if owner != "bot":
             return ChatOutcome(conversation_id=conversation_id, message_id=visitor_message.id,
-                               visitor_token=token, reply=None, trace_id="", owner="human")
+                               visitor_token=token, reply=None, trace_id="", owner="human",
+                               visitor_message_id=visitor_message.id)
 
         conversation = Conversation(id=conversation_id, history=history, low_confidence_streak=streak,
                                     agents_online=self._switchboard.humans_available(), language=language)
@@ -122,11 +123,12 @@ class Conversations:
         stored = await self._store.write(_bot_reply(reply, turn.trace, turn.handoff))
         if not stored:
             return ChatOutcome(conversation_id=conversation_id, message_id=visitor_message.id,
-                               visitor_token=token, reply=None, trace_id=turn.trace.trace_id, owner="human")
+                               visitor_token=token, reply=None, trace_id=turn.trace.trace_id, owner="human",
+                               visitor_message_id=visitor_message.id)
         await self._switchboard.notify(conversation_id, "handoff" if turn.handoff else "message", reply)
         return ChatOutcome(conversation_id=conversation_id, message_id=reply_id, visitor_token=token,
                            reply=turn.reply, trace_id=turn.trace.trace_id,
-                           owner="human" if turn.handoff else "bot")
+                           owner="human" if turn.handoff else "bot", visitor_message_id=visitor_message.id)
 
     async def request_human(self, *, conversation_id: str | None, visitor_token: str | None,
                             language: str | None = None) -> ChatOutcome:
@@ -180,6 +182,7 @@ class Conversations:
         await self._store.append(ev.TicketCreated(
             ticket_id=ticket_id, visitor_id=visitor_id, name=name, contact=contact, message=message,
             conversation_id=conversation_id or "", language=normalize(language) or detect(message)))
+        await self._switchboard.ticket_changed(ticket_id)
         return ticket_id, token
 
     async def rate(self, conversation_id: str, score: int, comment: str, visitor_token: str | None) -> None:
@@ -225,8 +228,16 @@ class Conversations:
         if media_type is None:
             raise UnsupportedMedia("not an image: upload PNG, JPEG, GIF or WebP")
         attachment_id = hashlib.sha256(data).hexdigest()
-        await self._store.append(ev.AttachmentStored(attachment_id=attachment_id, media_type=media_type,
-                                                     visitor_id=visitor_id, data=data))
+
+        def work(txn: WriteTxn) -> None:
+            # Content-addressed: the same bytes are stored (and replicated) once, shared by whoever sent them.
+            if desk.attachment_stored(txn.conn, attachment_id):
+                txn.append(ev.AttachmentShared(attachment_id=attachment_id, visitor_id=visitor_id))
+            else:
+                txn.append(ev.AttachmentStored(attachment_id=attachment_id, media_type=media_type,
+                                               visitor_id=visitor_id, data=data))
+
+        await self._store.write(work)
         return AttachmentOut(attachment_id=attachment_id, media_type=media_type, size=len(data))
 
     async def image(self, attachment_id: str, visitor_token: str | None) -> tuple[str, bytes]:

@@ -24,6 +24,8 @@ class ChatOutcome(msgspec.Struct, kw_only=True):
     reply: Reply | None
     trace_id: str
     owner: Literal["bot", "human"] = "bot"
+    # The id the visitor's own message was stored under (empty for a "Talk to a person" request).
+    visitor_message_id: str = ""
 
 
 class _Frame(msgspec.Struct, tag_field="type", kw_only=True):
@@ -109,10 +111,16 @@ class TypingFrame(_Frame, tag="typing"):
     who: Literal["visitor", "agent"] = "agent"
 
 
-class ErrorFrame(_Frame, tag="error"):
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every error the appliance answers, over HTTP and on the sockets."""
+
     status: int
     error: str
     message: str
+
+
+class ErrorFrame(_Frame, ErrorBody, tag="error"):
+    pass
 
 
 class HelloFrame(_Frame, tag="hello"):

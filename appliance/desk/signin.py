@@ -63,7 +63,7 @@ class SignIn:
                 failures.locked_until = now + self._config.lockout_s
                 failures.count = 0
             await self._store.append(ev.AuditRecorded(
-                actor=f"agent:{username}", action="auth.sign_in_failed", target=username,
+                actor=f"user:{username}", action="auth.sign_in_failed", target=username,
                 detail=f"from {address}" + ("; account locked" if locked else "")))
             if locked:
                 raise RateLimited(f"too many failed sign-ins for {username!r}; locked for "
@@ -76,8 +76,8 @@ class SignIn:
         def work(txn: WriteTxn) -> None:
             accounts.add_session(txn.conn, hash_bearer_token(token), account.id, csrf, int(time.time() * 1000),
                                  self._config.session_ttl_s * 1000)
-            txn.append(ev.AuditRecorded(actor=f"agent:{account.name}", action="auth.sign_in", target=account.name,
-                                        detail=f"from {address}"))
+            txn.append(ev.AuditRecorded(actor=f"{account.role}:{account.name}", action="auth.sign_in",
+                                        target=account.name, detail=f"from {address}"))
 
         await self._store.write(work)
         return SignedIn(account=account, session_token=token, csrf_token=csrf)
@@ -89,7 +89,7 @@ class SignIn:
     async def sign_out(self, token: str, name: str, address: str) -> None:
         def work(txn: WriteTxn) -> None:
             accounts.end_session(txn.conn, hash_bearer_token(token))
-            txn.append(ev.AuditRecorded(actor=f"agent:{name}", action="auth.sign_out", target=name,
+            txn.append(ev.AuditRecorded(actor=f"user:{name}", action="auth.sign_out", target=name,
                                         detail=f"from {address}"))
 
         await self._store.write(work)

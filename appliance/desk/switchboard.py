@@ -27,7 +27,7 @@ from appliance.core.config import DeskConfig
 from appliance.core.desk import ConversationSummary, Presence, User, VisitorStatus
 from appliance.core.hours import BusinessHours
 from appliance.core.types import Message
-from appliance.desk.frames import ConversationEvent, MessageFrame, PresenceFrame, StatusFrame
+from appliance.desk.frames import ConversationEvent, MessageFrame, PresenceFrame, StatusFrame, TicketFrame
 from appliance.desk.hub import DESK, Hub
 from appliance.desk.presence import PresenceBoard
 from appliance.store import Connection, Store, WriteTxn, accounts, desk
@@ -113,16 +113,23 @@ class Switchboard:
     # -- telling people ------------------------------------------------------------------
 
     async def notify(self, conversation_id: str, event: ConversationEvent, message: Message | None = None) -> None:
+        queue_moved = event in _QUEUE_EVENTS
+        if message is not None and message.role in ("agent", "system"):
+            self._hub.publish(conversation_id, MessageFrame(conversation_id=conversation_id, message=message))
+        if not queue_moved and not self._hub.watched(DESK) and event != "rated":
+            return  # nobody at a console: a plain bot turn costs no extra read
         summary = await self._store.read(lambda c: desk.summary(c, conversation_id))
         self._track_handle_time(summary)
         self._hub.publish(DESK, DeskEvent(conversation=summary, event=event, message=message))
-        if message is not None and message.role in ("agent", "system"):
-            self._hub.publish(conversation_id, MessageFrame(conversation_id=conversation_id, message=message))
-        if event in _QUEUE_EVENTS:
+        if queue_moved:
             await self.drain()
             await self.broadcast_queue(also=conversation_id)
-        elif self._hub.watched(conversation_id) and event in ("created", "rated"):
+        elif self._hub.watched(conversation_id) and event == "rated":
             await self._push_status(conversation_id)
+
+    async def ticket_changed(self, ticket_id: str) -> None:
+        ticket = await self._store.read(lambda c: desk.ticket(c, ticket_id))
+        self._hub.publish(DESK, TicketFrame(ticket=ticket))
 
     def visitor_typing(self, conversation_id: str, typing: bool) -> None:
         self._hub.publish(DESK, VisitorTyping(conversation_id=conversation_id, typing=typing))

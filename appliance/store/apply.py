@@ -189,6 +189,14 @@ def _attachment_stored(conn: Connection, e: ev.Event, p: ev.AttachmentStored) ->
         "INSERT OR IGNORE INTO attachments (id, media_type, size, visitor_id, data, hlc) VALUES (?, ?, ?, ?, ?, ?)",
         (p.attachment_id, p.media_type, len(p.data), p.visitor_id, p.data, e.hlc),
     )
+    conn.execute("INSERT OR IGNORE INTO attachment_visitors (attachment_id, visitor_id) VALUES (?, ?)",
+                 (p.attachment_id, p.visitor_id))
+
+
+@handles(ev.AttachmentShared)
+def _attachment_shared(conn: Connection, e: ev.Event, p: ev.AttachmentShared) -> None:
+    conn.execute("INSERT OR IGNORE INTO attachment_visitors (attachment_id, visitor_id) VALUES (?, ?)",
+                 (p.attachment_id, p.visitor_id))
 
 
 @handles(ev.FeedbackGiven)

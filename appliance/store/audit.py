@@ -10,14 +10,12 @@ from appliance.store import Connection
 from appliance.store.apply import audit_hash
 
 
-class AuditRecord(msgspec.Struct, kw_only=True):
+class AuditRecord(ev.AuditRecorded, kw_only=True):
+    """An ``audit.recorded`` event as stored: the record, where and when it was logged, its hash."""
+
     origin: str
     seq: int
     at_ms: int
-    actor: str
-    action: str
-    target: str
-    detail: str
     hash: str
 
 

@@ -242,6 +242,10 @@ def mark_read(conn: Connection, user: str, conversation_id: str) -> None:
         (user, conversation_id, conversation_id))
 
 
+def attachment_stored(conn: Connection, attachment_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM attachments WHERE id = ?", (attachment_id,)).fetchone() is not None
+
+
 def attachment(conn: Connection, attachment_id: str) -> tuple[str, bytes, str] | None:
     found = conn.execute("SELECT media_type, data, visitor_id FROM attachments WHERE id = ?",
                          (attachment_id,)).fetchone()
@@ -249,8 +253,9 @@ def attachment(conn: Connection, attachment_id: str) -> tuple[str, bytes, str] |
 
 
 def visitor_attachment(conn: Connection, attachment_id: str, visitor_id: str) -> tuple[str, bytes] | None:
-    found = conn.execute("SELECT media_type, data FROM attachments WHERE id = ? AND visitor_id = ?",
-                         (attachment_id, visitor_id)).fetchone()
+    found = conn.execute(
+        "SELECT a.media_type, a.data FROM attachments a JOIN attachment_visitors v ON v.attachment_id = a.id"
+        " WHERE a.id = ? AND v.visitor_id = ?", (attachment_id, visitor_id)).fetchone()
     return (found[0], found[1]) if found else None
 
 

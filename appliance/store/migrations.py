@@ -203,6 +203,12 @@ MIGRATIONS: list[str] = [
         hlc INTEGER NOT NULL,
         PRIMARY KEY (user_name, conversation_id)
     ) WITHOUT ROWID;
+    CREATE TABLE attachment_visitors (
+        attachment_id TEXT NOT NULL,
+        visitor_id TEXT NOT NULL,
+        PRIMARY KEY (attachment_id, visitor_id)
+    ) WITHOUT ROWID;
+    INSERT INTO attachment_visitors (attachment_id, visitor_id) SELECT id, visitor_id FROM attachments;
     """,
 ]
 

@@ -30,7 +30,7 @@ class Principal(Actor, frozen=True, kw_only=True):
 
     @property
     def actor(self) -> str:
-        return self.owner
+        return self.audit_name
 
     def require(self, action: permissions.Action) -> None:
         if not permissions.allowed(self.role, action):

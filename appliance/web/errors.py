@@ -11,6 +11,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from appliance.core import errors
+from appliance.desk.frames import ErrorBody
 
 log = logging.getLogger("appliance.web")
 
@@ -30,10 +31,6 @@ _HTTP_CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404:
                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}
 
 
-def error_body(status: int, code: str, message: str) -> dict[str, object]:
-    return {"status": status, "error": code, "message": message}
-
-
 def status_of(exc: errors.ApplianceError) -> tuple[int, str]:
     for cls, status, code in _STATUS:
         if isinstance(exc, cls):
@@ -42,7 +39,8 @@ def status_of(exc: errors.ApplianceError) -> tuple[int, str]:
 
 
 def _respond(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[object]:
-    return Response(error_body(status, code, message), status_code=status, media_type=MediaType.JSON,
+    return Response(ErrorBody(status=status, error=code, message=message), status_code=status,
+                    media_type=MediaType.JSON,
                     headers=headers)
 
 
