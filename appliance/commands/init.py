@@ -11,6 +11,7 @@ from appliance.commands._context import read_config
 from appliance.core import events as ev
 from appliance.core.errors import ConfigError, Conflict
 from appliance.core.tokens import hash_password, new_id
+from appliance.desk.agents import STARTER_CANNED, canned_setting
 from appliance.node import NodeIdentity
 from appliance.store import Store
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         store.append_sync(
             ev.UserUpserted(user_id=new_id("usr"), name=args.admin, role="admin",
                             password_hash=hash_password(password), capacity=config.desk.default_capacity),
+            canned_setting(STARTER_CANNED),
             ev.AuditRecorded(actor="cli", action="node.init", target=identity.node_id),
         )
     finally:

@@ -26,6 +26,19 @@ from appliance.store import Connection, Store, WriteTxn, accounts, desk
 
 CANNED_KEY = "desk.canned_replies"
 _canned = msgspec.json.Decoder(list[CannedReply])
+# What a new node starts with (`appliance init`); admins replace them with PUT /api/v1/desk/canned.
+STARTER_CANNED = [
+    CannedReply(shortcut="hello", text="Hello, thank you for contacting us. How can I help you?"),
+    CannedReply(shortcut="wait", text="Thank you for waiting. Let me check that for you."),
+    CannedReply(shortcut="bye", text="Is there anything else I can help you with? Have a nice day!"),
+    CannedReply(shortcut="nihao", text="您好，我是客服，很高兴为您服务。请问有什么可以帮您？"),
+    CannedReply(shortcut="shaodeng", text="感谢您的耐心等待，我马上为您查询。"),
+    CannedReply(shortcut="zaijian", text="请问还有其他可以帮您的吗？祝您生活愉快！"),
+]
+
+
+def canned_setting(replies: list[CannedReply]) -> ev.SettingChanged:
+    return ev.SettingChanged(key=CANNED_KEY, value=msgspec.json.encode(replies))
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,7 +103,7 @@ class AgentDesk:
             raise InputError("each canned reply needs a unique shortcut without spaces")
         cleaned = [CannedReply(shortcut=s, text=self._text(r.text)) for s, r in zip(shortcuts, replies, strict=True)]
         await self._store.append(
-            ev.SettingChanged(key=CANNED_KEY, value=msgspec.json.encode(cleaned)),
+            canned_setting(cleaned),
             ev.AuditRecorded(actor=actor.audit_name, action="desk.canned_replies", detail=f"{len(cleaned)} replies"))
         return cleaned
 
