@@ -130,7 +130,7 @@ class Runtime:
 
     async def start(self) -> None:
         self.http = make_session()
-        self.switchboard.start()
+        await self.switchboard.start()
         self._loading = asyncio.create_task(self._load_models())
 
     async def _load_models(self) -> None:

@@ -9,6 +9,7 @@
     ├── Forbidden            valid credentials, not allowed (web: 403)
     ├── NotFound             the thing does not exist or is not visible to the caller (web: 404)
     ├── Conflict             the request collides with current state (web: 409)
+    │   └── Resolved         a visitor writes to a resolved conversation (web: 409 conversation_resolved)
     ├── RateLimited          too many requests, or a locked account (web: 429 with Retry-After)
     ├── Unavailable          a dependency is not ready (web: 503)
     └── ProviderError        an LLM provider call failed; ``kind`` classifies it for fallback
@@ -58,6 +59,10 @@ class NotFound(ApplianceError):
 
 class Conflict(ApplianceError):
     pass
+
+
+class Resolved(Conflict):
+    """The conversation was resolved: it takes no more visitor messages (web: 409 ``conversation_resolved``)."""
 
 
 class RateLimited(ApplianceError):

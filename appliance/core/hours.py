@@ -29,6 +29,8 @@ class BusinessHours:
                 raise ConfigError(f"key 'desk.hours': cannot read {line!r} (write e.g. \"mon-fri 09:00-18:00\")")
             first = DAYS.index(match.group(1))
             last = DAYS.index(match.group(2)) if match.group(2) else first
+            if int(match.group(4)) > 59 or int(match.group(6)) > 59:
+                raise ConfigError(f"key 'desk.hours': {line!r} has minutes past 59")
             start = int(match.group(3)) * 60 + int(match.group(4))
             end = int(match.group(5)) * 60 + int(match.group(6))
             if not (0 <= start < end <= 24 * 60):

@@ -19,7 +19,7 @@ import msgspec
 
 from appliance.core import events as ev
 from appliance.core.agent import Agent, Conversation
-from appliance.core.errors import AuthError, Conflict, InputError, NotFound, TooLarge, UnsupportedMedia
+from appliance.core.errors import AuthError, Conflict, InputError, NotFound, Resolved, TooLarge, UnsupportedMedia
 from appliance.core.images import sniff_image
 from appliance.core.language import detect, normalize
 from appliance.core.phrases import phrase
@@ -95,7 +95,7 @@ class Conversations:
             def load(conn: Connection) -> tuple[list, int, str, str]:  # type: ignore[type-arg]
                 row = desk.visitor_row(conn, cid, visitor_id)
                 if row.status != "open":
-                    raise Conflict(CLOSED)
+                    raise Resolved(CLOSED)
                 history, streak = desk.bot_history(conn, cid, HISTORY_TURNS)
                 return history, streak, row.owner, row.language
 
@@ -147,7 +147,7 @@ class Conversations:
             else:
                 row = desk.visitor_row(txn.conn, cid, visitor_id)
                 if row.status != "open":
-                    raise Conflict(CLOSED)
+                    raise Resolved(CLOSED)
                 if row.owner != "bot":
                     return None
                 row_language = row.language or wanted

@@ -1,8 +1,8 @@
 """Who is at the desk: online, away or offline, per account, in this process.
 
-An account is online while one of its console sockets is open (or, for scripts, while it
-used the API within ``away_after_s``), and for ``grace_s`` after the last socket closed so a
-reload is not a sign-out. It is away when it says so or after ``away_after_s`` without
+An account is online while one of its console sockets is open (or, for scripts with a bearer
+token, for ``away_after_s`` after each ``POST /api/v1/desk/presence``), and for ``grace_s`` after
+the last socket closed so a reload is not a sign-out. It is away when it says so or after ``away_after_s`` without
 activity. Presence is live state, not history: it is not written to the event log.
 """
 

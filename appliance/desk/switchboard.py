@@ -63,6 +63,9 @@ class Switchboard:
         self._handle_s: deque[float] = deque(maxlen=200)
         self._drain_lock = asyncio.Lock()
         self._last_presence: dict[str, Presence] = {}
+        # Enabled accounts, refreshed every second: a bearer token that is no account, or a
+        # disabled account whose console is still open, never counts as someone at the desk.
+        self._enabled: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     # -- state -------------------------------------------------------------------------
@@ -71,7 +74,8 @@ class Switchboard:
         return self.hours.open_at(self._now())
 
     def online(self) -> list[str]:
-        return [name for name, status in self.presence.snapshot().items() if status == "online"]
+        return [name for name, status in self.presence.snapshot().items()
+                if status == "online" and name in self._enabled]
 
     def humans_available(self) -> bool:
         """Someone can answer now: within business hours and at least one account online."""
@@ -85,6 +89,7 @@ class Switchboard:
             return accounts.accounts(conn), desk.loads(conn)
 
         found, loads = await self._store.read(read)
+        self._enabled = {a.name for a in found if not a.disabled}
         views = []
         for account in found:
             view = account.view()
@@ -150,6 +155,8 @@ class Switchboard:
         users = await self.users()
         self._hub.publish(DESK, PresenceFrame(agents=users))
         self._last_presence = {u.name: u.presence for u in users}
+        for name in self.presence.known() - set(self._last_presence):
+            self._last_presence[name] = "offline"
         await self.drain()
         await self.broadcast_queue()
 
@@ -169,6 +176,7 @@ class Switchboard:
                 return desk.waiting(conn), desk.loads(conn), accounts.accounts(conn)
 
             waiting, loads, found = await self._store.read(read)
+            self._enabled = {a.name for a in found if not a.disabled}
             if not waiting or not self.open_now():
                 return
             candidates = [
@@ -184,7 +192,8 @@ class Switchboard:
 
     # -- background ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        self._enabled = {a.name for a in await self._store.read(accounts.accounts) if not a.disabled}
         self._task = asyncio.create_task(self._watch_presence())
 
     async def _watch_presence(self) -> None:
@@ -192,7 +201,10 @@ class Switchboard:
         while True:
             await asyncio.sleep(1.0)
             try:
-                current = {name: self.presence.status(name) for name in self.presence.known()}
+                found = await self._store.read(accounts.accounts)
+                self._enabled = {a.name for a in found if not a.disabled}
+                current = {name: self.presence.status(name) if name in self._enabled else "offline"
+                           for name in self.presence.known()}
                 if any(self._last_presence.get(name, "offline") != status for name, status in current.items()):
                     await self.presence_changed()
             except Exception:

@@ -54,7 +54,6 @@ async def identify(connection: ASGIConnection[object, object, object, object], r
         found = await runtime.store.read(lambda c: accounts.bearer(c, hash_bearer_token(token)))
         if found is None:
             raise AuthError("unknown or revoked API token")
-        runtime.switchboard.presence.api_seen(found.name)
         return Principal(name=found.name, role=found.role)
     cookie = connection.cookies.get(COOKIE)
     if not cookie:

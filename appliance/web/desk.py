@@ -125,6 +125,8 @@ class DeskController(Controller):
     @post("/presence", status_code=200, summary="Set your presence: online, away or offline")
     async def presence(self, data: PresenceSet, runtime: Runtime, who: Principal) -> User:
         runtime.switchboard.presence.choose(who.name, data.status)
+        if who.via == "token":
+            runtime.switchboard.presence.api_seen(who.name)  # a script stays online while it keeps saying so
         await runtime.switchboard.presence_changed()
         return await runtime.user_view(who.name)
 
@@ -164,6 +166,7 @@ async def agent_socket(socket: WebSocket[object, object, object], runtime: Runti
     try:
         who = await identify(socket, runtime, check_csrf=False)
     except ApplianceError:
+        await socket.accept()  # a close code only reaches the page after the handshake
         await socket.close(code=4401, reason="sign in first")
         return
     await socket.accept()
@@ -176,20 +179,38 @@ async def agent_socket(socket: WebSocket[object, object, object], runtime: Runti
         async with lock:
             await socket.send_data(encode(frame), mode="text")
 
+    async def still_signed_in() -> bool:
+        """A disabled account, or a session that ended (sign-out, new password), stops here."""
+        try:
+            await identify(socket, runtime, check_csrf=False)
+        except ApplianceError:
+            return False
+        return True
+
     async def forward() -> None:
         while True:
-            item = await queue.get()
-            if isinstance(item, DeskEvent):
-                c = item.conversation
-                if not permissions.may_see(who.role, who.name, c.owner, c.assignee):
-                    continue
-                if item.message is not None:
-                    await send(MessageFrame(conversation_id=c.id, message=item.message))
-                await send(ConversationFrame(conversation=c, event=item.event))
-            elif isinstance(item, VisitorTyping):
-                await send(TypingFrame(conversation_id=item.conversation_id, typing=item.typing, who="visitor"))
-            elif isinstance(item, PresenceFrame | TicketFrame):
-                await send(item)
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            # Checked before anything is sent: a disabled account or an ended session sees nothing more.
+            if not await still_signed_in():
+                await socket.close(code=4401, reason="your session has ended")
+                return
+            for item in items:
+                await deliver(item)
+
+    async def deliver(item: object) -> None:
+        if isinstance(item, DeskEvent):
+            c = item.conversation
+            if not permissions.may_see(who.role, who.name, c.owner, c.assignee):
+                return
+            if item.message is not None:
+                await send(MessageFrame(conversation_id=c.id, message=item.message))
+            await send(ConversationFrame(conversation=c, event=item.event))
+        elif isinstance(item, VisitorTyping):
+            await send(TypingFrame(conversation_id=item.conversation_id, typing=item.typing, who="visitor"))
+        elif isinstance(item, PresenceFrame | TicketFrame):
+            await send(item)
 
     forwarding = asyncio.create_task(forward())
     try:
@@ -207,8 +228,10 @@ async def agent_socket(socket: WebSocket[object, object, object], runtime: Runti
                 await send(ErrorFrame(status=400, error="invalid_input", message=f"invalid frame: {exc}"))
                 continue
             if isinstance(frame, AgentTypingIn):
-                runtime.hub.publish(frame.conversation_id, TypingFrame(
-                    conversation_id=frame.conversation_id, typing=frame.typing, who="agent"))
+                row = await runtime.store.read(lambda c, cid=frame.conversation_id: queries.row(c, cid))
+                if permissions.may_act(who.role, who.name, row.owner, row.assignee):
+                    runtime.hub.publish(frame.conversation_id, TypingFrame(
+                        conversation_id=frame.conversation_id, typing=frame.typing, who="agent"))
             elif isinstance(frame, PresenceIn):
                 board.presence.choose(who.name, frame.status)
                 await board.presence_changed()

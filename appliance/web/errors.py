@@ -22,6 +22,7 @@ _STATUS: list[tuple[type[errors.ApplianceError], int, str]] = [
     (errors.AuthError, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),
     (errors.NotFound, 404, "not_found"),
+    (errors.Resolved, 409, "conversation_resolved"),
     (errors.Conflict, 409, "conflict"),
     (errors.RateLimited, 429, "rate_limited"),
     (errors.Unavailable, 503, "unavailable"),

@@ -31,7 +31,8 @@ def test_the_table_covers_exactly_the_known_actions() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_action_for_every_role(role: str) -> None:
-    wrong = [(action, allowed(role, action)) for action in ACTIONS if allowed(role, action) != (action in EXPECTED[role])]
+    wrong = [(action, allowed(role, action)) for action in ACTIONS
+             if allowed(role, action) != (action in EXPECTED[role])]
     assert not wrong, f"{role}: {wrong}"
 
 

@@ -40,6 +40,17 @@ def make_node(directory: Path, **settings: str) -> Node:
     return node
 
 
+@contextmanager
+def starting(node: Node) -> Iterator[Server]:
+    """``appliance serve`` started at once, without waiting for it to be ready: the caller does
+    its CLI set-up meanwhile (a CLI run and the server start-up overlap), then ``wait_ready()``."""
+    server = Server(node).start(wait_ready=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def user_cli(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``appliance --config <node> user ...`` with ``stdin`` fed to it; never raises."""
     return subprocess.run([*CLI, "--config", str(node.config), "user", *args], input=stdin, capture_output=True,

@@ -26,10 +26,11 @@ from tests.desk.helpers import (
     next_frame,
     request,
     resume,
+    starting,
     visitor_socket,
     wait_for,
 )
-from tests.engine.harness import new_token, running
+from tests.engine.harness import new_token
 
 HANDOFF_EN = PHRASES["en"]["handoff"]
 LEAVE_EN = PHRASES["en"]["leave_message"]
@@ -56,8 +57,9 @@ class Desk:
 def module_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     # No grace after the last console window closes: each test's agents leave with their sockets.
     node = make_node(tmp_path_factory.mktemp("routing") / "node", **{"offline_grace_s = 15": "offline_grace_s = 0"})
-    passwords = add_users(node, {"alice": "agent", "bob": "agent"}, "--capacity", "1")
-    with running(node) as server:
+    with starting(node) as server:
+        passwords = add_users(node, {"alice": "agent", "bob": "agent"}, "--capacity", "1")
+        server.wait_ready()
         yield Desk(node, server, passwords)
 
 
@@ -116,6 +118,9 @@ def test_two_agents_with_capacity_one_and_three_visitors(desk: Desk) -> None:
         assert {queue[one]["assignee"], queue[two]["assignee"]} == {"alice", "bob"}, queue
         assert all(queue[c]["owner"] == "queue" and queue[c]["position"] == 0 for c in (one, two)), queue
         assert (queue[three]["assignee"], queue[three]["position"]) == ("", 1), queue[three]
+        assert queue[one]["subject"] == "I want to talk to a person", queue[one]  # the visitor's first message
+        status_code, inbox = desk.admin.desk("GET", "?filter=queue")
+        assert status_code == 200 and inbox["counts"]["queue"] == 3, inbox["counts"]
 
         # Each agent hears of their own assignment and sees it under "mine"; not the other's.
         holder = {queue[one]["assignee"]: one, queue[two]["assignee"]: two}
@@ -192,11 +197,11 @@ def test_off_hours_the_reply_is_leave_a_message_even_with_an_agent_online(tmp_pa
         "hours = []": closed,
         'timezone = "UTC"': f'timezone = "{zone}"',
     })
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with starting(node) as server, ThreadPoolExecutor(max_workers=2) as pool:
         added = pool.submit(add_users, node, {"olga": "agent"})
         olga = new_token(node, "agent", "olga")  # a script's token for the account of the same name
         added.result()
-    with running(node) as server:
+        server.wait_ready()
         status, me, _ = request(server, "POST", "/api/v1/desk/presence", {"status": "online"},
                                 headers={"Authorization": f"Bearer {olga}"})
         assert status == 200 and me["name"] == "olga" and me["presence"] == "online", me
@@ -233,7 +238,8 @@ def test_a_script_token_that_is_no_account_does_not_count_as_an_agent_online(mod
     desk = module_desk
     wait_for(lambda: not desk.online(), "every agent to be offline")
     monitor = new_token(desk.node, "admin", "monitoring")  # a token's name need not be an account
-    status, body, _ = request(desk.server, "GET", "/api/v1/admin/models", headers={"Authorization": f"Bearer {monitor}"})
+    status, body, _ = request(desk.server, "GET", "/api/v1/admin/models",
+                              headers={"Authorization": f"Bearer {monitor}"})
     assert status == 200, body
     assert desk.online() == set()
 

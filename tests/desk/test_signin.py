@@ -4,6 +4,7 @@ the CLI while their sessions are open."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,8 +13,19 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import Node, Server
-from tests.desk.helpers import COOKIE, Console, add_users, login, make_node, request, user_cli
-from tests.engine.harness import running
+from tests.desk.helpers import (
+    COOKIE,
+    Console,
+    add_users,
+    drain,
+    handoff,
+    login,
+    make_node,
+    next_frame,
+    request,
+    starting,
+    user_cli,
+)
 
 WRONG = "wrong username or password"
 
@@ -30,8 +42,9 @@ class Desk:
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     node = make_node(tmp_path_factory.mktemp("signin") / "node")
-    passwords = add_users(node, {name: "agent" for name in ("alice", "dora", "pete", "locky")})
-    with running(node) as server:
+    with starting(node) as server:
+        passwords = add_users(node, {name: "agent" for name in ("alice", "dora", "pete", "locky", "sara")})
+        server.wait_ready()
         yield Desk(node, server, passwords)
 
 
@@ -41,7 +54,7 @@ def me(desk: Desk, cookie: str) -> tuple[int, Any]:
 
 
 def test_the_admin_printed_by_init_signs_in_and_me_returns_them(desk: Desk) -> None:
-    status, body, headers = login(desk.server, "admin", desk.node.admin_password)
+    status, body, _ = login(desk.server, "admin", desk.node.admin_password)
     assert status == 200, body
     assert body["user"]["name"] == "admin" and body["user"]["role"] == "admin", body
     assert body["csrf_token"], body
@@ -119,10 +132,12 @@ def test_a_change_with_the_cookie_needs_the_csrf_token(desk: Desk) -> None:
     status, body = admin.call("POST", "/api/v1/desk/presence", {"status": "away"})
     assert status == 200 and body["name"] == "admin", body
 
+    before = admin.call("GET", "/api/v1/desk/canned")[1]
     replies = {"replies": [{"shortcut": "hi", "text": "Hello, how can I help?"}]}
+    assert before != replies
     status, body = admin.call("PUT", "/api/v1/desk/canned", replies, csrf=False)
     assert status == 403, body
-    assert admin.call("GET", "/api/v1/desk/canned")[1] == {"replies": []}  # nothing was changed
+    assert admin.call("GET", "/api/v1/desk/canned")[1] == before  # nothing was changed
     # Another session's token does not do either.
     status, body, _ = request(desk.server, "PUT", "/api/v1/desk/canned", replies,
                               headers={"Cookie": f"{COOKIE}={admin.cookie}", "X-CSRF-Token": alice.csrf})
@@ -130,7 +145,7 @@ def test_a_change_with_the_cookie_needs_the_csrf_token(desk: Desk) -> None:
     status, body = admin.call("PUT", "/api/v1/desk/canned", replies)
     assert status == 200, body
     assert admin.call("GET", "/api/v1/desk/canned")[1] == replies
-    assert admin.call("PUT", "/api/v1/desk/canned", {"replies": []})[0] == 200
+    assert admin.call("PUT", "/api/v1/desk/canned", before)[0] == 200
 
 
 def test_signing_out_ends_that_session(desk: Desk) -> None:
@@ -178,14 +193,36 @@ def test_a_disabled_account_cannot_sign_in_and_its_open_session_stops_working(de
     status, body, headers = login(desk.server, "dora", desk.passwords["dora"])
     assert status == 401 and body["message"] == WRONG, body
     assert not headers.get("Set-Cookie")
-    with pytest.raises((InvalidStatus, ConnectionClosed)):
-        with connect(f"ws://127.0.0.1:{desk.server.port}/ws/agent",
-                     additional_headers={"Cookie": f"{COOKIE}={dora.cookie}"}, open_timeout=10) as ws:
-            ws.recv(timeout=5)
+    socket = f"ws://127.0.0.1:{desk.server.port}/ws/agent"
+    with pytest.raises((InvalidStatus, ConnectionClosed)), connect(
+            socket, additional_headers={"Cookie": f"{COOKIE}={dora.cookie}"}, open_timeout=10) as ws:
+        ws.recv(timeout=5)
 
     assert user_cli(desk.node, "enable", "dora").returncode == 0
     assert me(desk, dora.cookie)[0] == 401  # enabling does not bring back the ended session
     assert desk.console("dora").user["name"] == "dora"
+
+
+def test_a_disabled_accounts_open_console_socket_stops_getting_the_desk(desk: Desk) -> None:
+    """Disabling ends the account's sessions "at once" (``appliance user`` help): that includes
+    the console window still open, which must not go on receiving visitors' conversations."""
+    sara, alice = desk.console("sara"), desk.console("alice")
+    with sara.socket() as ws, alice.socket() as control:
+        assert user_cli(desk.node, "disable", "sara").returncode == 0
+        try:
+            drain(ws, 0.2)
+        except ConnectionClosed:
+            return  # the server closed the disabled account's socket at once
+        visitor = handoff(desk.server)  # a visitor joins the queue: every agent's console hears of it
+        cid = visitor["conversation_id"]
+        next_frame(control, lambda f: f["type"] == "conversation" and f["conversation"]["id"] == cid,
+                   "the new conversation on an enabled agent's console")
+        try:
+            frames = drain(ws, 1.0)
+        except ConnectionClosed:
+            return  # the server closed the disabled account's socket
+        leaked = [f for f in frames if cid in json.dumps(f)]
+        assert not leaked, f"the disabled account's socket still gets the desk: {leaked[:2]}"
 
 
 def test_user_passwd_ends_the_existing_sessions(desk: Desk) -> None:
@@ -203,9 +240,9 @@ def test_the_agent_socket_without_a_session_is_closed_with_4401(desk: Desk) -> N
     """Contract: "/ws/agent (the session cookie authenticates it; refused with close code 4401
     without one)" -- the console tells "sign in again" from a dropped network by that code."""
     try:
-        with connect(f"ws://127.0.0.1:{desk.server.port}/ws/agent", open_timeout=10) as ws:
-            with pytest.raises(ConnectionClosed) as closed:
-                ws.recv(timeout=5)
+        with connect(f"ws://127.0.0.1:{desk.server.port}/ws/agent", open_timeout=10) as ws, \
+                pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
     except InvalidStatus as exc:
         pytest.fail(f"the WebSocket handshake was refused with HTTP {exc.response.status_code}; "
                     "the contract says the socket is closed with code 4401")

@@ -35,6 +35,7 @@ def test_images_reach_a_vision_model_or_a_person(node: Node, tmp_path: Path) -> 
         eyes.add_to(node, "--vision")
         plain.add_to(node)
         node.cli("model", "use", "eyes")
+        node.cli("user", "add", "ops", "--role", "admin")
         admin = new_token(node, "admin", "ops")
         with running(node) as server:
             visitor = chat(server, "Hi, my parcel arrived damaged")
@@ -67,7 +68,8 @@ def test_images_reach_a_vision_model_or_a_person(node: Node, tmp_path: Path) -> 
             assert status == 404, answer
             assert eyes.stats()["images"] == 1
 
-            # Routed to a model without vision: a person will look (an agent is online: the admin API is in use).
+            # Routed to a model without vision: a person will look (ops is at the desk).
+            assert call(server.url, "POST", "/api/v1/desk/presence", {"status": "online"}, token=admin)[0] == 200
             node.cli("model", "use", "plain")
             wait_routing(server, admin, "model use plain", active="plain")
             calls = (eyes.requests, plain.requests)

@@ -20,7 +20,8 @@ async def test_reply_streams_over_the_websocket_with_text_frames(shared_server: 
             tokens.append(frame["text"])
         assert frame["type"] == "reply", frame
         assert len(tokens) > 3  # it really streamed
-        assert "".join(tokens).strip() == frame["reply"]["text"]
+        # The final text is authoritative: the built-in model's reply is cut to its first sentences.
+        assert "".join(tokens).strip().startswith(frame["reply"]["text"])
         assert frame["reply"]["source"] == "local_model"
 
         status = json.loads((await ws.receive(timeout=10)).data)  # who answers: the bot, nobody waiting

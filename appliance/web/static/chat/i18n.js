@@ -39,6 +39,7 @@ export const STRINGS = {
 
     queuePosition: "You are number {n} in the queue · about {m} min",
     queuePositionNoWait: "You are number {n} in the queue",
+    queuePositionClosed: "You are number {n} in the queue; an agent will answer when one is available",
     queueSoon: "An agent will be with you shortly",
     queueSoonNamed: "{name} will be with you shortly",
     chattingWith: "You are chatting with {name}",
@@ -100,6 +101,7 @@ export const STRINGS = {
 
     queuePosition: "您当前排在第 {n} 位 · 预计等待约 {m} 分钟",
     queuePositionNoWait: "您当前排在第 {n} 位",
+    queuePositionClosed: "您当前排在第 {n} 位，客服上线后会尽快回复您",
     queueSoon: "客服马上为您服务",
     queueSoonNamed: "{name} 马上为您服务",
     chattingWith: "{name} 正在为您服务",

@@ -11,6 +11,10 @@ export function statusLine(status, t) {
   }
   if (status.owner === "queue") {
     const position = Number(status.position) || 0;
+    // Nobody can answer now (no one online, or outside opening hours): no wait to promise.
+    if (!status.agent && (!status.agents_online || !status.open_now)) {
+      return position > 0 ? t("queuePositionClosed", { n: position }) : "";
+    }
     if (position <= 0) return status.agent ? t("queueSoonNamed", { name: status.agent }) : t("queueSoon");
     const minutes = Math.ceil((Number(status.wait_s) || 0) / 60);
     return minutes > 0 ? t("queuePosition", { n: position, m: minutes }) : t("queuePositionNoWait", { n: position });
