@@ -57,9 +57,13 @@ class Metrics:
         self.turn_seconds = m.Histogram("appliance_turn_seconds", "Time from visitor message to stored reply.")
         self.ready = m.Gauge("appliance_ready", "1 once the store and models are open.")
         self.writes = m.Gauge("appliance_store_writes", "Group commit: transactions and items committed.")
+        self.waiting = m.Gauge("appliance_desk_waiting", "Conversations waiting in the human queue.")
+        self.agents = m.Gauge("appliance_desk_agents", "Enabled accounts by presence.")
+        self.sign_ins = m.Gauge("appliance_sign_in_attempts", "Console sign-in attempts since start, by outcome.")
 
     def all(self) -> list[m.Counter | m.Histogram]:
-        return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.writes]
+        return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.writes, self.waiting, self.agents,
+                self.sign_ins]
 
 
 class Runtime:
@@ -219,6 +223,11 @@ class Runtime:
         transactions, items = self.store.write_stats
         self.metrics.writes.set(transactions, kind="transactions")
         self.metrics.writes.set(items, kind="items")
+        self.metrics.waiting.set(self.switchboard.waiting)
+        for presence, count in self.switchboard.presence_counts().items():
+            self.metrics.agents.set(count, presence=presence)
+        for outcome, count in self.signin.outcomes.items():
+            self.metrics.sign_ins.set(count, outcome=outcome)
         return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot())])
 
     async def close(self) -> None:

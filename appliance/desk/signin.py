@@ -45,12 +45,18 @@ class SignIn:
         self._clock = clock
         self._failures: dict[str, _Failures] = {}
         self._by_address: dict[str, deque[float]] = {}
+        self.outcomes: dict[str, int] = {"ok": 0, "wrong": 0, "locked": 0, "rate_limited": 0}
 
     async def sign_in(self, username: str, password: str, address: str) -> SignedIn:
         now = self._clock()
-        self._limit_address(address, now)
+        try:
+            self._limit_address(address, now)
+        except RateLimited:
+            self.outcomes["rate_limited"] += 1
+            raise
         failures = self._failures.setdefault(username, _Failures())
         if failures.locked_until > now:
+            self.outcomes["locked"] += 1
             raise RateLimited(f"too many failed sign-ins for {username!r}; try again later",
                               failures.locked_until - now)
         found = await self._store.read(lambda c: accounts.account(c, username))
@@ -65,11 +71,13 @@ class SignIn:
             await self._store.append(ev.AuditRecorded(
                 actor=f"user:{username}", action="auth.sign_in_failed", target=username,
                 detail=f"from {address}" + ("; account locked" if locked else "")))
+            self.outcomes["locked" if locked else "wrong"] += 1
             if locked:
                 raise RateLimited(f"too many failed sign-ins for {username!r}; locked for "
                                   f"{self._config.lockout_s // 60 or 1} min", self._config.lockout_s)
             raise AuthError(WRONG)
         self._failures.pop(username, None)
+        self.outcomes["ok"] += 1
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         account = found
 

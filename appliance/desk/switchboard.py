@@ -66,6 +66,7 @@ class Switchboard:
         # Enabled accounts, refreshed every second: a bearer token that is no account, or a
         # disabled account whose console is still open, never counts as someone at the desk.
         self._enabled: set[str] = set()
+        self.waiting = 0  # conversations in the human queue, as of the last queue change
         self._task: asyncio.Task[None] | None = None
 
     # -- state -------------------------------------------------------------------------
@@ -80,6 +81,12 @@ class Switchboard:
     def humans_available(self) -> bool:
         """Someone can answer now: within business hours and at least one account online."""
         return self.open_now() and bool(self.online())
+
+    def presence_counts(self) -> dict[str, int]:
+        counts = {"online": 0, "away": 0, "offline": 0}
+        for name in self._enabled:
+            counts[self.presence.status(name)] += 1
+        return counts
 
     def handle_time_s(self) -> float:
         return statistics.median(self._handle_s) if len(self._handle_s) >= 3 else float(self._config.handle_time_s)
@@ -141,6 +148,7 @@ class Switchboard:
 
     async def broadcast_queue(self, also: str | None = None) -> None:
         ids = set(await self._store.read(desk.waiting_ids))
+        self.waiting = len(ids)
         if also:
             ids.add(also)
         for conversation_id in ids:
@@ -194,6 +202,7 @@ class Switchboard:
 
     async def start(self) -> None:
         self._enabled = {a.name for a in await self._store.read(accounts.accounts) if not a.disabled}
+        self.waiting = len(await self._store.read(desk.waiting_ids))
         self._task = asyncio.create_task(self._watch_presence())
 
     async def _watch_presence(self) -> None:
