@@ -38,7 +38,8 @@ class VisitorTokens:
     def verify(self, token: str, now_s: float) -> str:
         """The visitor id the token was issued to; AuthError if forged, malformed or expired."""
         body, _, signature = token.partition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+        if not body or not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
             raise AuthError("invalid visitor token")
         try:
             visitor_id, expires_s = msgspec.msgpack.decode(_unb64(body), type=tuple[str, int])

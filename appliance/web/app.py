@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -31,4 +32,5 @@ def create_app(runtime: Runtime) -> Litestar:
         request_max_body_size=runtime.config.server.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Appliance API", version="1", path="/schema"),
         signature_types=[Runtime],
+        response_headers=[ResponseHeader(name="X-Content-Type-Options", value="nosniff")],
     )

@@ -41,8 +41,7 @@ def status_of(exc: errors.ApplianceError) -> tuple[int, str]:
 
 def _respond(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[object]:
     return Response(ErrorBody(status=status, error=code, message=message), status_code=status,
-                    media_type=MediaType.JSON,
-                    headers=headers)
+                    media_type=MediaType.JSON, headers={"X-Content-Type-Options": "nosniff", **(headers or {})})
 
 
 def appliance_error(_: Request[object, object, object], exc: errors.ApplianceError) -> Response[object]:

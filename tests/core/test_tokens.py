@@ -14,7 +14,8 @@ def test_visitor_token_round_trip_expiry_and_forgery() -> None:
         tokens.verify(token, now_s=1061)
     body, _, signature = token.partition(".")
     other = VisitorTokens(b"t" * 32, ttl_s=60).issue("vis_2", now_s=1000)
-    for forged in (f"{other.partition('.')[0]}.{signature}", f"{body}.{signature[:-1]}A", "garbage", ""):
+    for forged in (f"{other.partition('.')[0]}.{signature}", f"{body}.{signature[:-1]}A", "garbage", "",
+                   f"{body}.{signature[:-1]}é", "访客.令牌"):
         with pytest.raises(AuthError, match="invalid"):
             tokens.verify(forged, now_s=1000)
 

@@ -101,3 +101,18 @@ def test_readyz_schema_and_metrics(shared_server: Server) -> None:
     assert status == 200
     assert 'appliance_turns_total{source="local_model"}' in text
     assert "appliance_turn_seconds_bucket" in text
+
+
+def test_a_token_with_non_ascii_characters_is_refused_cleanly_and_json_is_not_sniffed(shared_server: Server) -> None:
+    for token in ("é.é", "访客.令牌"):
+        status, answer = call(shared_server, "POST", "/api/v1/chat",
+                              {"text": "hello", "conversation_id": "conv_x", "visitor_token": token})
+        assert status == 401 and answer["error"] == "unauthorized", answer
+    request = urllib.request.Request(f"{shared_server.url}/api/v1/conversations/conv_x/messages",
+                                     headers={"Authorization": "Bearer \u00e9.\u00e9"})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("a forged token was accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 401
+        assert exc.headers["X-Content-Type-Options"] == "nosniff"
