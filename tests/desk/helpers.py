@@ -22,6 +22,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import CLI, ROOT, Node, Server, init_node
+from tests.engine.harness import wait_for  # noqa: F401  (the desk tests poll with it)
 
 Frame = dict[str, Any]
 COOKIE = "appliance_session"
@@ -215,18 +216,6 @@ def visitor_messages(server: Server, visitor: dict[str, Any]) -> list[dict[str, 
                               headers={"Authorization": f"Bearer {visitor['visitor_token']}"})
     assert status == 200, body
     return list(body["messages"])
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 5.0, every: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {result!r})")
-        time.sleep(every)
 
 
 def events(node: Node, *kinds: str) -> list[dict[str, Any]]:
