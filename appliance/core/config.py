@@ -40,6 +40,11 @@ class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     cookie_secure: bool = False
 
 
+class PrivacyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    retention_days: int = 0
+    redact_pii: bool = False
+
+
 class DeskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     timezone: str = "UTC"
     hours: list[str] = msgspec.field(default_factory=list)
@@ -133,6 +138,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     server: ServerConfig = ServerConfig()
     security: SecurityConfig = SecurityConfig()
     desk: DeskConfig = DeskConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     models: ModelsConfig = ModelsConfig()
     store: StoreConfig = StoreConfig()
     cache: CacheConfig = CacheConfig()

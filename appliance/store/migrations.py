@@ -210,6 +210,10 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     INSERT INTO attachment_visitors (attachment_id, visitor_id) SELECT id, visitor_id FROM attachments;
     """,
+    # 6: reserved for the audit trail (who, from where, before and after).
+    "",
+    # 7: reserved for privacy operations (erasure tombstones, retention).
+    "",
 ]
 
 
