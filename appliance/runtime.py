@@ -24,6 +24,7 @@ from appliance.core.errors import ApplianceError, Unavailable
 from appliance.core.events import VisitorProfile
 from appliance.core.middleware import logging_middleware, pii_redaction
 from appliance.core.ports import ChatProvider, ReplyCache, TokenSink
+from appliance.core.quotas import Quotas, limits_of
 from appliance.core.router import ModelRouter, RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.tokens import VisitorTokens
@@ -60,10 +61,12 @@ class Metrics:
         self.waiting = m.Gauge("appliance_desk_waiting", "Conversations waiting in the human queue.")
         self.agents = m.Gauge("appliance_desk_agents", "Enabled accounts by presence.")
         self.sign_ins = m.Gauge("appliance_sign_in_attempts", "Console sign-in attempts since start, by outcome.")
+        self.rate_limited = m.Gauge("appliance_rate_limited", "Requests refused with 429 since start, by limit.")
+        self.quota_keys = m.Gauge("appliance_rate_limit_keys", "Visitors, addresses and conversations tracked.")
 
     def all(self) -> list[m.Counter | m.Histogram]:
         return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.writes, self.waiting, self.agents,
-                self.sign_ins]
+                self.sign_ins, self.rate_limited, self.quota_keys]
 
 
 class Runtime:
@@ -90,6 +93,7 @@ class Runtime:
         self.hub = Hub()
         self.switchboard = Switchboard(store, self.hub, config.desk)
         self.signin = SignIn(store, config.security)
+        self.quotas = Quotas(limits_of(config.limits))
         self.conversations = Conversations(
             store, lambda: self.agent, VisitorTokens(identity.secret, config.security.visitor_token_ttl_s),
             self.switchboard, max_text_chars=config.server.max_text_chars,
@@ -228,6 +232,9 @@ class Runtime:
             self.metrics.agents.set(count, presence=presence)
         for outcome, count in self.signin.outcomes.items():
             self.metrics.sign_ins.set(count, outcome=outcome)
+        for limit, count in self.quotas.refused.items():
+            self.metrics.rate_limited.set(count, limit=limit)
+        self.metrics.quota_keys.set(self.quotas.tracked_keys())
         return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot())])
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     from appliance.runtime import Runtime
     from appliance.web.app import create_app
+    from appliance.web.connections import with_header_deadline
 
     config = load_config(args)
     level = config.server.log_level.upper()
@@ -27,8 +28,12 @@ def run(args: argparse.Namespace) -> int:
     runtime = Runtime.open(config)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
+    server = config.server
     uvicorn.run(
-        create_app(runtime), host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+        create_app(runtime), host=host, port=port, loop="uvloop", http=with_header_deadline(server.header_timeout_s),
+        ws="websockets-sansio", ws_max_size=server.max_ws_message_bytes,
+        timeout_keep_alive=server.keep_alive_s, server_header=False, access_log=False,
+        proxy_headers=bool(server.forwarded_allow_ips), forwarded_allow_ips=server.forwarded_allow_ips or None,
         log_level=config.server.log_level, lifespan="on", timeout_graceful_shutdown=10,
     )
     return 0

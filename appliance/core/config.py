@@ -28,7 +28,19 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_text_chars: int = 4000
     max_body_bytes: int = 1_048_576
     max_image_bytes: int = 5_242_880
+    max_ws_message_bytes: int = 65_536
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0
+    forwarded_allow_ips: str = ""
+    widget_frame_ancestors: list[str] = msgspec.field(default_factory=lambda: ["*"])
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        for source in self.widget_frame_ancestors:
+            if not source or any(c in source for c in " ;,'\"\n"):
+                raise ValueError(f"widget_frame_ancestors: {source!r} is not one CSP source such as"
+                                 " https://www.example.com")
 
 
 class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -38,6 +50,19 @@ class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     lockout_s: int = 300
     login_per_ip_per_minute: int = 20
     cookie_secure: bool = False
+
+
+class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Each field ``<action>_per_<key>_per_<minute|hour>``; 0 turns that limit off."""
+
+    chat_per_visitor_per_minute: int = 20
+    chat_per_conversation_per_minute: int = 20
+    chat_per_ip_per_minute: int = 120
+    new_conversations_per_ip_per_hour: int = 60
+    uploads_per_visitor_per_hour: int = 30
+    uploads_per_ip_per_hour: int = 120
+    tickets_per_ip_per_hour: int = 10
+    ws_frames_per_socket_per_minute: int = 300
 
 
 class PrivacyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -138,6 +163,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     server: ServerConfig = ServerConfig()
     security: SecurityConfig = SecurityConfig()
     desk: DeskConfig = DeskConfig()
+    limits: LimitsConfig = LimitsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     models: ModelsConfig = ModelsConfig()
     store: StoreConfig = StoreConfig()

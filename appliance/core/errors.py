@@ -65,6 +65,10 @@ class Resolved(Conflict):
     """The conversation was resolved: it takes no more visitor messages (web: 409 ``conversation_resolved``)."""
 
 
+class TooSlow(ApplianceError):
+    """The client took too long to send its request."""
+
+
 class RateLimited(ApplianceError):
     """Too many requests (or a locked account): try again after ``retry_after_s`` seconds."""
 

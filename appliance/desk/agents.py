@@ -257,9 +257,11 @@ class AgentDesk:
         await self._announce(conversation_id, "message", message)
         return message
 
-    async def tickets(self, actor: Actor, status: str | None) -> list[Ticket]:
+    async def tickets(self, actor: Actor, status: str | None, limit: int = 100,
+                      before: int | None = None) -> tuple[list[Ticket], int | None]:
+        """A page of left messages, newest first, and the cursor of the next page."""
         _require(actor, "desk.tickets")
-        return await self._store.read(lambda c: desk.tickets(c, status))
+        return await self._store.read(lambda c: desk.tickets(c, status, limit, before))
 
     async def answer_ticket(self, actor: Actor, ticket_id: str, text: str) -> Ticket:
         """Answer a left message; the answer also appears in the visitor's conversation, if any."""

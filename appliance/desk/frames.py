@@ -150,15 +150,23 @@ _json = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
+def _parse(raw: bytes) -> object:
+    try:
+        return _json.decode(raw)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON nested too deeply") from None
+
+
 def decode_visitor(raw: bytes) -> VisitorIn:
-    data = _json.decode(raw)
+    """A frame from the widget (msgspec.DecodeError / ValidationError when it is not one)."""
+    data = _parse(raw)
     if isinstance(data, dict) and "type" not in data:
         data["type"] = "message"
     return msgspec.convert(data, VisitorIn)  # type: ignore[arg-type]
 
 
 def decode_agent(raw: bytes) -> AgentIn:
-    return msgspec.convert(_json.decode(raw), AgentIn)  # type: ignore[arg-type]
+    return msgspec.convert(_parse(raw), AgentIn)  # type: ignore[arg-type]
 
 
 def encode(frame: msgspec.Struct) -> str:

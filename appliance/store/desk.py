@@ -281,13 +281,13 @@ def _ticket(r: tuple) -> Ticket:  # type: ignore[type-arg]
                   answer=r[7], answered_by=r[8], created_ms=physical_ms(r[9]))
 
 
-def tickets(conn: Connection, status: str | None, limit: int = 100) -> list[Ticket]:
-    if status:
-        rows = conn.execute(f"SELECT {_TICKET} FROM tickets WHERE status = ? ORDER BY hlc DESC LIMIT ?",
-                            (status, limit)).fetchall()
-    else:
-        rows = conn.execute(f"SELECT {_TICKET} FROM tickets ORDER BY hlc DESC LIMIT ?", (limit,)).fetchall()
-    return [_ticket(r) for r in rows]
+def tickets(conn: Connection, status: str | None, limit: int = 100,
+            before: int | None = None) -> tuple[list[Ticket], int | None]:
+    """A page of tickets, newest first; the cursor is the last row's ``hlc``."""
+    where = ["(:status IS NULL OR status = :status)", "(:before IS NULL OR hlc < :before)"]
+    rows = conn.execute(f"SELECT {_TICKET} FROM tickets WHERE {' AND '.join(where)} ORDER BY hlc DESC"
+                        " LIMIT :limit", {"status": status, "before": before, "limit": limit}).fetchall()
+    return [_ticket(r) for r in rows], (rows[-1][9] if len(rows) == limit else None)
 
 
 def ticket(conn: Connection, ticket_id: str) -> Ticket:

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from appliance.runtime import Runtime
 from appliance.web import admin, desk, health, pages, session, visitor
 from appliance.web.errors import EXCEPTION_HANDLERS
+from appliance.web.limits import bounded_bodies
 
 
 def create_app(runtime: Runtime) -> Litestar:
@@ -29,6 +30,7 @@ def create_app(runtime: Runtime) -> Litestar:
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
+        middleware=[bounded_bodies(runtime.config.server)],
         request_max_body_size=runtime.config.server.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Appliance API", version="1", path="/schema"),
         signature_types=[Runtime],

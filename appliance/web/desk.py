@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from typing import Annotated, Literal
 
 import msgspec
@@ -16,9 +16,11 @@ from litestar.params import Parameter
 from appliance.core import permissions
 from appliance.core.desk import CannedReply, ConversationDetail, ConversationSummary, InboxFilter, Ticket, User
 from appliance.core.errors import ApplianceError, NotFound
+from appliance.core.quotas import FrameBudget
 from appliance.core.types import Message
 from appliance.desk.agents import Inbox
 from appliance.desk.frames import (
+    AgentIn,
     AgentTypingIn,
     ConversationFrame,
     ErrorFrame,
@@ -65,6 +67,7 @@ class CannedIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class TicketsOut(msgspec.Struct, kw_only=True):
     tickets: list[Ticket]
+    next: int | None = None
 
 
 class DeskController(Controller):
@@ -142,8 +145,11 @@ class DeskController(Controller):
     async def tickets(
         self, runtime: Runtime, who: Principal,
         status: Annotated[Literal["open", "answered"] | None, Parameter(query="status")] = None,
+        limit: Annotated[int, Parameter(query="limit", ge=1, le=200)] = 100,
+        before: Annotated[int | None, Parameter(query="before")] = None,
     ) -> TicketsOut:
-        return TicketsOut(tickets=await runtime.agents.tickets(who, status))
+        tickets, cursor = await runtime.agents.tickets(who, status, limit, before)
+        return TicketsOut(tickets=tickets, next=cursor)
 
     @post("/tickets/{ticket_id:str}/answer", status_code=200, summary="Answer a left message")
     async def answer(self, ticket_id: str, data: TextIn, runtime: Runtime, who: Principal) -> Ticket:
@@ -212,6 +218,17 @@ async def agent_socket(socket: WebSocket[object, object, object], runtime: Runti
         elif isinstance(item, PresenceFrame | TicketFrame):
             await send(item)
 
+    async def handle(frame: AgentIn) -> None:
+        if isinstance(frame, AgentTypingIn):
+            row = await runtime.store.read(lambda c: queries.row(c, frame.conversation_id))
+            if permissions.may_act(who.role, who.name, row.owner, row.assignee):
+                runtime.hub.publish(frame.conversation_id, TypingFrame(
+                    conversation_id=frame.conversation_id, typing=frame.typing, who="agent"))
+        elif isinstance(frame, PresenceIn):
+            board.presence.choose(who.name, frame.status)
+            await board.presence_changed()
+
+    frames = FrameBudget(runtime.config.limits.ws_frames_per_socket_per_minute)
     forwarding = asyncio.create_task(forward())
     try:
         await send(HelloFrame(user=await runtime.user_view(who.name)))
@@ -221,26 +238,22 @@ async def agent_socket(socket: WebSocket[object, object, object], runtime: Runti
             if event["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(detail="disconnect", code=event.get("code", 1000))
             raw = event.get("bytes") or (event.get("text") or "").encode()
+            if not frames.admit(time.monotonic()):
+                if frames.abusive:
+                    await socket.close(code=1008, reason="too many messages")
+                    return
+                await send(ErrorFrame(status=429, error="rate_limited", message=frames.refusal))
+                continue
             board.presence.activity(who.name)
             try:
-                frame = decode_agent(raw)
+                await handle(decode_agent(raw))
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 await send(ErrorFrame(status=400, error="invalid_input", message=f"invalid frame: {exc}"))
-                continue
-            if isinstance(frame, AgentTypingIn):
-                row = await runtime.store.read(lambda c, cid=frame.conversation_id: queries.row(c, cid))
-                if permissions.may_act(who.role, who.name, row.owner, row.assignee):
-                    runtime.hub.publish(frame.conversation_id, TypingFrame(
-                        conversation_id=frame.conversation_id, typing=frame.typing, who="agent"))
-            elif isinstance(frame, PresenceIn):
-                board.presence.choose(who.name, frame.status)
-                await board.presence_changed()
+            except ApplianceError as exc:
+                status, code = status_of(exc)
+                await send(ErrorFrame(status=status, error=code, message=str(exc)))
     except WebSocketDisconnect:
         pass
-    except ApplianceError as exc:
-        status, code = status_of(exc)
-        with contextlib.suppress(Exception):
-            await send(ErrorFrame(status=status, error=code, message=str(exc)))
     finally:
         forwarding.cancel()
         runtime.hub.unwatch(DESK, queue)

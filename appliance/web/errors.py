@@ -18,6 +18,7 @@ log = logging.getLogger("appliance.web")
 _STATUS: list[tuple[type[errors.ApplianceError], int, str]] = [
     (errors.TooLarge, 413, "too_large"),
     (errors.UnsupportedMedia, 415, "unsupported_media_type"),
+    (errors.TooSlow, 408, "request_timeout"),
     (errors.InputError, 400, "invalid_input"),
     (errors.AuthError, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),

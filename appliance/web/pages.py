@@ -11,13 +11,18 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from appliance.runtime import Runtime
+
 STATIC = Path(__file__).resolve().parent / "static"
 
-# The chat page may be framed by any site that embeds the widget; the console by none.
+# The chat page may be framed by the sites in server.widget_frame_ancestors; the console by none.
 _BASE_CSP = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:;"
-             " style-src 'self' 'unsafe-inline'")
-_CHAT_CSP = _BASE_CSP + "; frame-ancestors *"
+             " style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'self'")
 _CONSOLE_CSP = _BASE_CSP + "; frame-ancestors 'none'"
+
+
+def _chat_csp(ancestors: list[str]) -> str:
+    return f"{_BASE_CSP}; frame-ancestors {' '.join(ancestors) or chr(39) + 'none' + chr(39)}"
 
 
 def _page(relative: str, csp: str) -> Response[bytes]:
@@ -32,8 +37,8 @@ async def home() -> Redirect:
 
 
 @get("/chat", include_in_schema=False)
-async def chat_page() -> Response[bytes]:
-    return _page("chat/index.html", _CHAT_CSP)
+async def chat_page(runtime: Runtime) -> Response[bytes]:
+    return _page("chat/index.html", _chat_csp(runtime.config.server.widget_frame_ancestors))
 
 
 @get("/console", include_in_schema=False)

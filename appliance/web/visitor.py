@@ -4,6 +4,7 @@ uploads, and the streaming WebSocket the widget uses."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Literal
 
 import msgspec
@@ -12,8 +13,9 @@ from litestar.connection import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import Parameter
 
-from appliance.core.errors import ApplianceError, TooLarge
+from appliance.core.errors import ApplianceError
 from appliance.core.events import VisitorProfile
+from appliance.core.quotas import FrameBudget
 from appliance.core.types import Message
 from appliance.desk.conversations import AttachmentOut
 from appliance.desk.frames import (
@@ -86,9 +88,31 @@ def _profile(request: Request[object, object, object] | WebSocket[object, object
     )
 
 
+def _address(connection: Request[object, object, object] | WebSocket[object, object, object]) -> str:
+    return connection.client.host if connection.client else ""
+
+
+def _admit(runtime: Runtime, action: Literal["chat", "upload", "ticket", "handoff"], address: str,
+           visitor_token: str | None, conversation_id: str | None = None) -> None:
+    """Charge a visitor's request to its limits (``[limits]``); RateLimited (429) when one is spent."""
+    visitor = runtime.conversations.visitor(visitor_token) or ""
+    charges: list[tuple[str, str]] = []
+    if action == "chat":
+        charges += [("chat_per_ip", address), ("chat_per_visitor", visitor),
+                    ("chat_per_conversation", conversation_id or "")]
+    elif action == "upload":
+        charges += [("uploads_per_ip", address), ("uploads_per_visitor", visitor)]
+    elif action == "ticket":
+        charges.append(("tickets_per_ip", address))
+    if conversation_id is None and action != "upload":
+        charges.append(("new_conversations_per_ip", address))
+    runtime.quotas.admit(time.monotonic(), *charges)
+
+
 @post("/api/v1/chat", summary="Send a visitor message and get the bot's reply", status_code=200)
 async def chat(data: ChatIn, request: Request[object, object, object], runtime: Runtime) -> ChatOutcome:
     token = data.visitor_token or bearer(request.headers.get("authorization"))
+    _admit(runtime, "chat", _address(request), token, data.conversation_id)
     return await runtime.chat(data.text, conversation_id=data.conversation_id, visitor_token=token,
                               attachments=data.attachments, language=data.language,
                               profile=_profile(request, data.profile) if data.conversation_id is None else None)
@@ -102,18 +126,20 @@ async def conversation_messages(conversation_id: str, runtime: Runtime, authoriz
 
 
 @post("/api/v1/conversations/handoff", status_code=200, summary="Ask for a person (the widget's button)")
-async def handoff(data: HandoffBody, runtime: Runtime, authorization: Authorization = None) -> ChatOutcome:
+async def handoff(data: HandoffBody, request: Request[object, object, object], runtime: Runtime) -> ChatOutcome:
+    token = data.visitor_token or bearer(request.headers.get("authorization"))
+    _admit(runtime, "handoff", _address(request), token, data.conversation_id)
     return await runtime.conversations.request_human(
-        conversation_id=data.conversation_id, visitor_token=data.visitor_token or bearer(authorization),
-        language=data.language)
+        conversation_id=data.conversation_id, visitor_token=token, language=data.language)
 
 
 @post("/api/v1/tickets", status_code=201, summary="Leave a message for the agents (no one online / off hours)")
-async def leave_message(data: TicketIn, runtime: Runtime, authorization: Authorization = None) -> TicketOut:
+async def leave_message(data: TicketIn, request: Request[object, object, object], runtime: Runtime) -> TicketOut:
+    visitor_token = data.visitor_token or bearer(request.headers.get("authorization"))
+    _admit(runtime, "ticket", _address(request), visitor_token, data.conversation_id or "")
     ticket_id, token = await runtime.conversations.leave_message(
-        name=data.name, contact=data.contact, message=data.message,
-        visitor_token=data.visitor_token or bearer(authorization), conversation_id=data.conversation_id,
-        language=data.language)
+        name=data.name, contact=data.contact, message=data.message, visitor_token=visitor_token,
+        conversation_id=data.conversation_id, language=data.language)
     return TicketOut(ticket_id=ticket_id, visitor_token=token)
 
 
@@ -125,13 +151,10 @@ async def rate(conversation_id: str, data: RatingIn, runtime: Runtime, authoriza
 
 
 @post("/api/v1/attachments", summary="Upload an image (raw body: PNG, JPEG, GIF or WebP)", status_code=201,
-      request_max_body_size=64 * 1024 * 1024)
+      request_max_body_size=None)  # web/limits.py bounds it by server.max_image_bytes
 async def upload(request: Request[object, object, object], runtime: Runtime) -> AttachmentOut:
     token = bearer(request.headers.get("authorization"))
-    limit = runtime.config.server.max_image_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"image is {declared} bytes; the limit is {limit}")
+    _admit(runtime, "upload", _address(request), token)
     return await runtime.conversations.store_image(await request.body(), token)
 
 
@@ -160,6 +183,8 @@ async def visitor_socket(socket: WebSocket[object, object, object], runtime: Run
     await socket.accept()
     send_lock = asyncio.Lock()
     watching: dict[str, asyncio.Task[None]] = {}
+    address = _address(socket)
+    frames = FrameBudget(runtime.config.limits.ws_frames_per_socket_per_minute)
 
     async def send(frame: msgspec.Struct) -> None:
         async with send_lock:
@@ -189,6 +214,7 @@ async def visitor_socket(socket: WebSocket[object, object, object], runtime: Run
             await runtime.conversations.check_visitor(frame.conversation_id, frame.visitor_token)
             runtime.switchboard.visitor_typing(frame.conversation_id, frame.typing)
         elif isinstance(frame, HandoffIn):
+            _admit(runtime, "handoff", address, frame.visitor_token, frame.conversation_id)
             outcome = await runtime.conversations.request_human(
                 conversation_id=frame.conversation_id, visitor_token=frame.visitor_token, language=frame.language)
             await send(ReplyFrame(**msgspec.structs.asdict(outcome)))
@@ -197,6 +223,7 @@ async def visitor_socket(socket: WebSocket[object, object, object], runtime: Run
             async def send_token(text: str) -> None:
                 await send(TokenFrame(text=text))
 
+            _admit(runtime, "chat", address, frame.visitor_token, frame.conversation_id)
             outcome = await runtime.chat(
                 frame.text, conversation_id=frame.conversation_id, visitor_token=frame.visitor_token,
                 attachments=frame.attachments, on_token=send_token, language=frame.language,
@@ -211,6 +238,12 @@ async def visitor_socket(socket: WebSocket[object, object, object], runtime: Run
             if event["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(detail="disconnect event", code=event.get("code", 1000))
             raw = event.get("bytes") or (event.get("text") or "").encode()  # browsers send text frames
+            if not frames.admit(time.monotonic()):
+                if frames.abusive:
+                    await socket.close(code=1008, reason="too many messages")
+                    return
+                await send(ErrorFrame(status=429, error="rate_limited", message=frames.refusal))
+                continue
             try:
                 frame = decode_visitor(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
