@@ -84,12 +84,16 @@ def closed_all_week_but_one() -> str:
 
 
 @contextmanager
-def desk_running(directory: Path, *, hours: str | None = None) -> Iterator[Desk]:
-    """A fresh node whose bot answers through the mock upstream (fast, deterministic), served."""
+def desk_running(directory: Path, *, hours: str | None = None, settings: dict[str, str] | None = None
+                 ) -> Iterator[Desk]:
+    """A fresh node whose bot answers through the mock upstream (fast, deterministic), served;
+    ``settings`` replace config lines (``{old: new}``)."""
     directory.mkdir(parents=True, exist_ok=True)
     node = init_node(directory / "node")
     if hours is not None:
         node.edit_config("hours = []", hours)
+    for old, new in (settings or {}).items():
+        node.edit_config(old, new)
     up = Upstream(directory, "up1")
     try:
         up.add_to(node)

@@ -18,6 +18,14 @@ const page = query.get("page") || document.referrer || "";
 const $ = (selector) => document.querySelector(selector);
 
 /** Dark text on a light accent, white on a dark one (hex colours only; others keep white). */
+// Limits the visitor runs into are said in their language; other problems in the server's words.
+const PROBLEMS = { 429: "tooFast", 413: "tooLarge", 415: "notImage" };
+
+function problemText(status, message) {
+  if (PROBLEMS[status]) return t(PROBLEMS[status]);
+  return message || t("errorGeneric");
+}
+
 function inkFor(color) {
   const hex = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(color.trim());
   if (!hex) return "#fff";
@@ -181,7 +189,7 @@ async function uploadAll(entry, files) {
       images.remember(id, url);
       ids.push(id);
     } catch (error) {
-      log.notice(t("uploadFailed", { name, reason: error.message || t("errorGeneric") }));
+      log.notice(t("uploadFailed", { name, reason: problemText(error.status, error.message) }));
     }
   }
   entry.frame.attachments = ids;
@@ -257,7 +265,7 @@ session = new VisitorSession({
     },
     error(frame) {
       log.discardDraft();
-      log.notice(frame.message || t("errorGeneric"));
+      log.notice(problemText(frame.status, frame.message));
     },
     reset() {
       resetView();

@@ -36,6 +36,9 @@ export const STRINGS = {
     queued: "Waiting for connection…",
     failed: "Not delivered",
     errorGeneric: "Something went wrong. Please try again.",
+    tooFast: "You are sending messages too quickly. Please wait a moment and try again.",
+    tooLarge: "That is too large to send.",
+    notImage: "Only PNG, JPEG, GIF or WebP images can be sent.",
 
     queuePosition: "You are number {n} in the queue · about {m} min",
     queuePositionNoWait: "You are number {n} in the queue",
@@ -98,6 +101,9 @@ export const STRINGS = {
     queued: "等待连接…",
     failed: "发送失败",
     errorGeneric: "出了点问题，请稍后再试。",
+    tooFast: "您发送得太快了，请稍等片刻再试。",
+    tooLarge: "内容太大，无法发送。",
+    notImage: "只能发送 PNG、JPEG、GIF 或 WebP 图片。",
 
     queuePosition: "您当前排在第 {n} 位 · 预计等待约 {m} 分钟",
     queuePositionNoWait: "您当前排在第 {n} 位",
