@@ -75,7 +75,7 @@ def run_add(args: argparse.Namespace) -> int:
     bar = None if args.quiet else IngestBar(sys.stderr)
     with knowledge(args) as (service, _):
         try:
-            report = asyncio.run(service.add_paths(args.paths, bar.update if bar else None))
+            report = asyncio.run(service.add_paths(args.paths, bar.update if bar else None, actor="cli", ip="local"))
         finally:
             if bar is not None:
                 bar.close()
@@ -116,7 +116,7 @@ def run_remove(args: argparse.Namespace) -> int:
         async def remove_all() -> list[str]:
             removed: list[str] = []
             for target in args.targets:
-                removed.extend(doc.source for doc in await service.remove(target))
+                removed.extend(doc.source for doc in await service.remove(target, actor="cli", ip="local"))
             return removed
 
         removed = asyncio.run(remove_all())

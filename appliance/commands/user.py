@@ -2,7 +2,8 @@
 
 A password is never taken from the command line (it would land in the shell history): it is
 generated and printed once, or read from standard input with ``--password-stdin``. Changing a
-password or disabling an account ends that account's sessions at once.
+password or disabling an account ends that account's sessions at once. Every change is audited
+(actor ``cli``, from ``local``) with the account before and after it (never the password hash).
 """
 
 from __future__ import annotations
@@ -85,9 +86,11 @@ def run_add(args: argparse.Namespace) -> int:
         def work(txn: WriteTxn) -> None:
             if accounts.account(txn.conn, name) is not None:
                 raise Conflict(f"an account named {name!r} exists (use `appliance user passwd` or `enable`)")
-            txn.append(ev.UserUpserted(user_id=new_id("usr"), name=name, role=args.role, capacity=capacity,
-                                       display_name=args.display_name.strip(), password_hash=hash_password(password)))
-            txn.append(ev.AuditRecorded(actor="cli", action="user.add", target=name, detail=args.role))
+            added = ev.UserUpserted(user_id=new_id("usr"), name=name, role=args.role, capacity=capacity,
+                                    display_name=args.display_name.strip(), password_hash=hash_password(password))
+            txn.append(added)
+            txn.append(ev.AuditRecorded(actor="cli", action="user.add", target=name, detail=args.role, ip="local",
+                                        after=_state(added)))
 
         store.write_sync(work)
     print(f"added {args.role} {name}" + (f"  password: {password}  (shown once)" if generated else ""))
@@ -112,12 +115,21 @@ def _change(store: Store, name: str, action: str, change: dict[str, object], end
         found = accounts.account(txn.conn, name)
         if found is None:
             raise NotFound(f"no account named {name!r} (see `appliance user list`)")
-        txn.append(_upsert(found, **change))
-        txn.append(ev.AuditRecorded(actor="cli", action=f"user.{action}", target=name))
+        changed = _upsert(found, **change)
+        txn.append(changed)
+        txn.append(ev.AuditRecorded(actor="cli", action=f"user.{action}", target=name, ip="local",
+                                    before=_state(found), after=_state(changed),
+                                    detail="password changed" if action == "passwd" else ""))
         if end_sessions:
             accounts.end_sessions_of(txn.conn, found.id)
 
     store.write_sync(work)
+
+
+def _state(account: Account | ev.UserUpserted) -> str:
+    """What an audit record shows of an account: everything but the password hash."""
+    return json.dumps({"role": account.role, "display_name": account.display_name, "capacity": account.capacity,
+                       "disabled": account.disabled}, ensure_ascii=False, sort_keys=True)
 
 
 def _upsert(found: Account, **change: object) -> ev.UserUpserted:

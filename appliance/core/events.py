@@ -132,10 +132,15 @@ class SettingChanged(_Payload, tag="setting.changed"):
 
 
 class AuditRecorded(_Payload, tag="audit.recorded"):
+    """Who (``actor``, from ``ip``) did ``action`` to ``target``; ``before``/``after`` the state it changed."""
+
     actor: str
     action: str
     target: str = ""
     detail: str = ""
+    ip: str = ""
+    before: str = ""
+    after: str = ""
 
 
 class FeedbackGiven(_Payload, tag="feedback.given"):

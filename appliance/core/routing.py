@@ -57,6 +57,8 @@ def validate_spec(spec: ModelSpec) -> None:
             f"invalid model name {spec.name!r}: use 1-64 letters, digits, '.', '_' or '-'",
         )
     if spec.kind == "openai":
+        if len(spec.base_url) > 2000 or len(spec.model) > 200 or len(spec.api_key_env) > 200:
+            raise InputError(f"model {spec.name!r}: base URL (2000), model id and key variable (200) are too long")
         if not spec.base_url.startswith(("http://", "https://")):
             raise InputError(f"model {spec.name!r}: --base-url must start with http:// or https://")
         if not spec.model:

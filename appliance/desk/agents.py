@@ -5,10 +5,16 @@ Ownership is explicit: ``bot``, ``queue`` (waiting for a human, perhaps assigned
 ``agent:<name>``. Every check of who may do what happens inside the write transaction that
 does it, so two agents clicking "Take over" at once cannot both win. What each role may do is
 decided by ``core/permissions.py`` alone.
+
+Every change is audited with who did it and from where (``Actor.ip``); opening a conversation
+is audited as ``conversation.read``, at most once per reader and conversation every
+``READ_AUDIT_EVERY_S`` in this process (a reader who keeps the conversation open and refreshes
+it is one record, not hundreds).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import msgspec
@@ -18,6 +24,7 @@ from appliance.core import permissions
 from appliance.core.desk import CannedReply, ConversationDetail, ConversationSummary, InboxFilter, Ticket
 from appliance.core.errors import Conflict, Forbidden, InputError, NotFound, TooLarge
 from appliance.core.phrases import Phrase, phrase
+from appliance.core.quotas import KeyedLimit, Limit
 from appliance.core.tokens import new_id
 from appliance.core.types import Message
 from appliance.desk.frames import ConversationEvent
@@ -25,6 +32,7 @@ from appliance.desk.switchboard import Switchboard
 from appliance.store import Connection, Store, WriteTxn, accounts, desk
 
 CANNED_KEY = "desk.canned_replies"
+READ_AUDIT_EVERY_S = 600.0
 _canned = msgspec.json.Decoder(list[CannedReply])
 # What a new node starts with (`appliance init`); admins replace them with PUT /api/v1/desk/canned.
 STARTER_CANNED = [
@@ -42,10 +50,12 @@ def canned_setting(replies: list[CannedReply]) -> ev.SettingChanged:
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
-    """Who acts at the desk: an account name (or a token's name) and its role."""
+    """Who acts at the desk: an account name (or a token's name), its role, and the address it
+    came from (the HTTP client's; ``local`` for the CLI)."""
 
     name: str
     role: str
+    ip: str = ""
 
     @property
     def owner(self) -> str:
@@ -63,10 +73,13 @@ class Inbox(msgspec.Struct, kw_only=True):
 
 
 class AgentDesk:
-    def __init__(self, store: Store, switchboard: Switchboard, *, max_text_chars: int) -> None:
+    def __init__(self, store: Store, switchboard: Switchboard, *, max_text_chars: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._switchboard = switchboard
         self._max_text_chars = max_text_chars
+        self._clock = clock
+        self._reads = KeyedLimit(Limit("conversation_read_audit", 1, READ_AUDIT_EVERY_S), max_keys=100_000)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -86,7 +99,12 @@ class AgentDesk:
             return ConversationDetail(conversation=summary, messages=desk.messages(conn, conversation_id),
                                       traces=traces, visitor=visitor, rating=rating)
 
-        return await self._store.read(read)
+        found = await self._store.read(read)
+        if self._reads.bucket(f"{actor.audit_name}\n{conversation_id}").try_acquire(1, self._clock()):
+            record = ev.AuditRecorded(actor=actor.audit_name, action="conversation.read", target=conversation_id,
+                                      ip=actor.ip)
+            self._store.write_soon(lambda txn: txn.append(record))  # the reader does not wait for it
+        return found
 
     async def mark_read(self, actor: Actor, conversation_id: str) -> None:
         await self._store.read(lambda c: desk.row(c, conversation_id))
@@ -104,7 +122,8 @@ class AgentDesk:
         cleaned = [CannedReply(shortcut=s, text=self._text(r.text)) for s, r in zip(shortcuts, replies, strict=True)]
         await self._store.append(
             canned_setting(cleaned),
-            ev.AuditRecorded(actor=actor.audit_name, action="desk.canned_replies", detail=f"{len(cleaned)} replies"))
+            ev.AuditRecorded(actor=actor.audit_name, action="desk.canned_replies", detail=f"{len(cleaned)} replies",
+                             ip=actor.ip, after=", ".join(r.shortcut for r in cleaned)))
         return cleaned
 
     # -- ownership -----------------------------------------------------------------------
@@ -123,14 +142,16 @@ class AgentDesk:
                 raise Forbidden(f"conversation {conversation_id} belongs to {holder}; ask a supervisor to transfer it")
             return True
 
-        return await self._change_owner(actor, conversation_id, actor.owner, "taken over", check, "agent_joined")
+        return await self._change_owner(actor, conversation_id, actor.owner, "taken over", check, "agent_joined",
+                                        action="take")
 
     async def hand_back(self, actor: Actor, conversation_id: str) -> ConversationSummary:
         def check(row: desk.ConversationRow) -> bool:
             _require_acting(actor, row)
             return row.owner != "bot"
 
-        return await self._change_owner(actor, conversation_id, "bot", "handed back to the bot", check, "handed_back")
+        return await self._change_owner(actor, conversation_id, "bot", "handed back to the bot", check, "handed_back",
+                                        action="hand_back")
 
     async def transfer(self, actor: Actor, conversation_id: str, to: str) -> ConversationSummary:
         _require(actor, "desk.transfer")
@@ -151,11 +172,11 @@ class AgentDesk:
 
         notice: Phrase | None = None if to == "queue" else "transferred"
         return await self._change_owner(actor, conversation_id, owner, f"transferred by {actor.name}", check, notice,
-                                        agent=to)
+                                        agent=to, action="transfer")
 
     async def _change_owner(
         self, actor: Actor, conversation_id: str, owner: str, reason: str,
-        check: Callable[[desk.ConversationRow], bool], notice: Phrase | None, agent: str = "",
+        check: Callable[[desk.ConversationRow], bool], notice: Phrase | None, agent: str = "", *, action: str,
     ) -> ConversationSummary:
         names: dict[str, str] = await self._store.read(
             lambda c: {a.name: a.display_name or a.name for a in accounts.accounts(c)})
@@ -169,8 +190,8 @@ class AgentDesk:
             assignee = owner.removeprefix("agent:") if owner.startswith("agent:") else ""
             txn.append(ev.OwnerChanged(conversation_id=conversation_id, owner=owner, reason=reason, by=actor.owner,
                                        assignee=assignee))
-            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.owner", target=conversation_id,
-                                        detail=f"{row.owner} -> {owner}"))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action=f"conversation.{action}",
+                                        target=conversation_id, ip=actor.ip, before=row.owner, after=owner))
             if notice is not None:
                 who = agent or actor.name
                 message = Message(id=new_id("msg"), conversation_id=conversation_id, role="system", source="system",
@@ -198,7 +219,8 @@ class AgentDesk:
                               text=phrase("resolved", row.language))
             txn.append(ev.MessageAdded(message=message))
             txn.append(ev.ConversationClosed(conversation_id=conversation_id, by=actor.owner))
-            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.close", target=conversation_id))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.close", target=conversation_id,
+                                        ip=actor.ip, before="open", after="closed"))
             notice.append(message)
             return True
 
@@ -215,7 +237,8 @@ class AgentDesk:
             if row.status == "open":
                 return False
             txn.append(ev.ConversationReopened(conversation_id=conversation_id, owner=actor.owner, by=actor.owner))
-            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.reopen", target=conversation_id))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="conversation.reopen", target=conversation_id,
+                                        ip=actor.ip, before=row.owner, after=actor.owner))
             return True
 
         if await self._store.write(work):
@@ -272,7 +295,8 @@ class AgentDesk:
         def work(txn: WriteTxn) -> None:
             found = desk.ticket(txn.conn, ticket_id)
             txn.append(ev.TicketAnswered(ticket_id=ticket_id, answer=text, by=actor.name))
-            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="ticket.answer", target=ticket_id))
+            txn.append(ev.AuditRecorded(actor=actor.audit_name, action="ticket.answer", target=ticket_id,
+                                        ip=actor.ip, before=found.status, after="answered"))
             if found.conversation_id:
                 message = Message(id=new_id("msg"), conversation_id=found.conversation_id, role="agent",
                                   source="agent", author=actor.name,

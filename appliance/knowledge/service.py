@@ -6,6 +6,10 @@ embedder. Files are read and chunked on a worker thread; chunk embeddings are co
 batches on the embedder's worker thread, and looked up first in the embedding cache by text
 hash, so re-adding a file re-embeds only the chunks whose text changed (an unchanged file is
 skipped before it is even parsed, by its content hash).
+
+Every document added, replaced or removed is audited in the transaction that writes it
+(``kb.add``, ``kb.update``, ``kb.remove``; before/after the content hash), naming the caller's
+``actor`` and ``ip`` (the CLI passes ``cli`` and ``local``).
 """
 
 from __future__ import annotations
@@ -143,7 +147,7 @@ class KnowledgeService:
     async def chunks(self, document_id: str) -> list[ChunkHit]:
         return await self.store.read(lambda conn: kb.document_chunks(conn, document_id))
 
-    async def remove(self, target: str) -> list[kb.DocumentRow]:
+    async def remove(self, target: str, *, actor: str = "system", ip: str = "") -> list[kb.DocumentRow]:
         """Remove documents by id, by path (a directory removes everything under it), or by file
         name when exactly one document has it. Raises ``NotFound`` or ``Conflict``."""
         documents = await self.list_documents()
@@ -158,7 +162,11 @@ class KnowledgeService:
                 raise Conflict(f"'{target}' names {len(chosen)} documents ({names}); give the full path")
         if not chosen:
             raise NotFound(f"no document in the knowledge base matches '{target}'")
-        payloads = [ev.DocumentRemoved(document_id=doc.document_id) for doc in chosen]
+        payloads: list[ev.EventPayload] = []
+        for doc in chosen:
+            payloads.append(ev.DocumentRemoved(document_id=doc.document_id))
+            payloads.append(ev.AuditRecorded(actor=actor, action="kb.remove", target=doc.source,
+                                             detail=doc.document_id, ip=ip, before=doc.content_hash))
         await self.store.write(lambda txn: [txn.append(payload) for payload in payloads])
         return chosen
 
@@ -167,7 +175,8 @@ class KnowledgeService:
         return hashlib.sha256(settings.encode() + b"\0" + data).hexdigest()
 
     async def add_paths(
-        self, paths: Iterable[Path | str], progress: Callable[[IngestProgress], None] | None = None,
+        self, paths: Iterable[Path | str], progress: Callable[[IngestProgress], None] | None = None, *,
+        actor: str = "system", ip: str = "",
     ) -> IngestReport:
         """Ingest files and directories (recursively). A file that cannot be read is reported in
         the result as ``failed`` with its reason and skipped; the others go in."""
@@ -188,7 +197,7 @@ class KnowledgeService:
         for path in files:
             source = str(path)
             try:
-                outcome = await self._add_file(path, existing.get(source), report, writes, tick)
+                outcome = await self._add_file(path, existing.get(source), report, writes, tick, (actor, ip))
             except UnreadableDocument as exc:
                 outcome = FileOutcome(source=source, status="failed", error=exc.reason)
             report.files.append(outcome)
@@ -201,7 +210,7 @@ class KnowledgeService:
 
     async def _add_file(
         self, path: Path, existing: kb.DocumentRow | None, report: IngestReport,
-        writes: list[asyncio.Future[object]], tick: Callable[[str], None],
+        writes: list[asyncio.Future[object]], tick: Callable[[str], None], by: tuple[str, str],
     ) -> FileOutcome:
         source = str(path)
         data = await asyncio.to_thread(read_bytes, path)
@@ -223,11 +232,14 @@ class KnowledgeService:
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ],
         )
+        status: FileStatus = "updated" if existing is not None else "added"
+        audit = ev.AuditRecorded(actor=by[0], action="kb.add" if existing is None else "kb.update", target=source,
+                                 detail=f"{document_id}, {len(chunks)} chunks", ip=by[1],
+                                 before=existing.content_hash if existing else "", after=content_hash)
         # Written in the background while the next file is read and embedded (a few at a time).
-        writes.append(asyncio.ensure_future(self.store.write(lambda txn: txn.append(payload))))
+        writes.append(asyncio.ensure_future(self.store.write(lambda txn: [txn.append(payload), txn.append(audit)])))
         while len(writes) > MAX_PENDING_WRITES:
             await writes.pop(0)
-        status: FileStatus = "updated" if existing is not None else "added"
         return FileOutcome(source=source, status=status, document_id=document_id, chunks=len(chunks), embedded=embedded)
 
     async def _embed_chunks(

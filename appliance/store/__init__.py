@@ -10,6 +10,7 @@ from typing import TypeVar
 from appliance.core import events as ev
 from appliance.core.config import Config
 from appliance.core.hlc import HybridClock
+from appliance.store.audit_head import AuditHead
 from appliance.store.db import Connection, connect
 from appliance.store.migrations import migrate
 from appliance.store.reader import ReadPool
@@ -18,6 +19,7 @@ from appliance.store.writer import Writer, WriteTxn
 __all__ = ["Connection", "Store", "WriteTxn"]
 
 T = TypeVar("T")
+AUDIT_HEAD_SCHEMA = 6  # the first schema version whose nodes keep audit.head
 
 
 class Store:
@@ -28,7 +30,9 @@ class Store:
         self.path = path
         self.origin = origin
         self.clock = HybridClock()
-        self._writer = Writer(path, origin, self.clock, synchronous=synchronous, max_batch=max_batch)
+        self.audit_head = AuditHead(path, origin)
+        self._writer = Writer(path, origin, self.clock, synchronous=synchronous, max_batch=max_batch,
+                              after_audit=self.audit_head.advance)
         self._readers = ReadPool(path, read_connections)
 
     @classmethod
@@ -36,7 +40,12 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(path)
         try:
+            before = conn.execute("PRAGMA user_version").fetchone()[0]
             migrate(conn)
+            head = AuditHead(path, origin)
+            head.key()  # made on first open, outside the database
+            if before < AUDIT_HEAD_SCHEMA and not head.path.exists():
+                head.advance(conn)  # a node upgraded in place: anchor the chain it has
         finally:
             conn.close()
         store = cls(path, origin, **options)  # type: ignore[arg-type]

@@ -74,3 +74,16 @@ def bearer(conn: Connection, token_hash: str) -> TokenOwner | None:
     found = conn.execute("SELECT id, name, role FROM api_tokens WHERE token_hash = ? AND revoked = 0",
                          (token_hash,)).fetchone()
     return TokenOwner(token_id=found[0], name=found[1], role=found[2]) if found else None
+
+
+class TokenRow(msgspec.Struct, kw_only=True):
+    token_id: str
+    name: str
+    role: str
+    revoked: bool
+
+
+def tokens(conn: Connection) -> list[TokenRow]:
+    """Every API token (never its hash), by name."""
+    return [TokenRow(token_id=r[0], name=r[1], role=r[2], revoked=bool(r[3])) for r in conn.execute(
+        "SELECT id, name, role, revoked FROM api_tokens ORDER BY name, hlc")]

@@ -172,15 +172,24 @@ def _audit_recorded(conn: Connection, e: ev.Event, p: ev.AuditRecorded) -> None:
     ).fetchone()
     prev = row[0] if row else ""
     conn.execute(
-        "INSERT OR IGNORE INTO audit (origin, seq, hlc, actor, action, target, detail, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (e.origin, e.seq, e.hlc, p.actor, p.action, p.target, p.detail, prev, audit_hash(prev, e, p)),
+        "INSERT OR IGNORE INTO audit (origin, seq, hlc, actor, action, target, detail, ip, before, after,"
+        " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.origin, e.seq, e.hlc, p.actor, p.action, p.target, p.detail, p.ip, p.before, p.after, prev,
+         audit_hash(prev, e, p)),
     )
 
 
 def audit_hash(prev_hash: str, e: ev.Event, p: ev.AuditRecorded) -> str:
-    fields = [prev_hash, e.origin, str(e.seq), str(e.hlc), p.actor, p.action, p.target, p.detail]
-    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+    """SHA-256 over the predecessor's hash, the envelope and every field of the record.
+
+    Records without ``ip``/``before``/``after`` keep the first formula, so chains written before
+    those fields existed still verify; the others hash an unambiguous JSON array.
+    """
+    if not (p.ip or p.before or p.after):
+        fields = [prev_hash, e.origin, str(e.seq), str(e.hlc), p.actor, p.action, p.target, p.detail]
+        return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+    record = [prev_hash, e.origin, e.seq, e.hlc, p.actor, p.action, p.target, p.detail, p.ip, p.before, p.after]
+    return hashlib.sha256(b"audit/2\n" + msgspec.json.encode(record)).hexdigest()
 
 
 @handles(ev.AttachmentStored)

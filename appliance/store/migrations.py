@@ -210,8 +210,13 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     INSERT INTO attachment_visitors (attachment_id, visitor_id) SELECT id, visitor_id FROM attachments;
     """,
-    # 6: reserved for the audit trail (who, from where, before and after).
-    "",
+    # 6: the audit trail: from where (the client address, or "local" for the CLI), and the state
+    # before and after the change (store/audit.py).
+    """
+    ALTER TABLE audit ADD COLUMN ip TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN before TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN after TEXT NOT NULL DEFAULT '';
+    """,
     # 7: reserved for privacy operations (erasure tombstones, retention).
     "",
 ]

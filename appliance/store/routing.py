@@ -34,14 +34,19 @@ def load_table(conn: Connection) -> tuple[RoutingTable, tuple[int, str]]:
 TableChange = Callable[[RoutingTable], RoutingTable]
 
 
-def change_table(change: TableChange, actor: str, action: str, detail: str = "") -> Callable[[WriteTxn], RoutingTable]:
-    """A write: read the current table, apply ``change`` (which validates), store it, audit it."""
+def change_table(change: TableChange, actor: str, action: str, detail: str = "", *,
+                 ip: str = "local") -> Callable[[WriteTxn], RoutingTable]:
+    """A write: read the current table, apply ``change`` (which validates), store it, audit it
+    with the table before and after (as JSON). ``ip`` is where the change came from: the
+    client's address, or ``local`` for the CLI on this machine."""
 
     def work(txn: WriteTxn) -> RoutingTable:
         current, _ = load_table(txn.conn)
         table = change(current)
-        txn.append(ev.SettingChanged(key=KEY, value=msgspec.json.encode(table)))
-        txn.append(ev.AuditRecorded(actor=actor, action=f"model.{action}", target=KEY, detail=detail))
+        encoded = msgspec.json.encode(table)
+        txn.append(ev.SettingChanged(key=KEY, value=encoded))
+        txn.append(ev.AuditRecorded(actor=actor, action=f"model.{action}", target=KEY, detail=detail, ip=ip,
+                                    before=msgspec.json.encode(current).decode(), after=encoded.decode()))
         return table
 
     return work

@@ -10,6 +10,7 @@ processes (the CLI) can write to the same file safely.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from appliance.store.db import Connection, connect
 
 T = TypeVar("T")
 _STOP = object()
+log = logging.getLogger("appliance.store")
 
 
 class WriteTxn:
@@ -34,6 +36,7 @@ class WriteTxn:
         self.origin = origin
         self._clock = clock
         self.next_seq = next_seq
+        self.audited = False  # appended an audit record of this node's own origin
 
     def append(self, payload: ev.EventPayload) -> ev.Event:
         event = ev.Event(
@@ -41,6 +44,7 @@ class WriteTxn:
         )
         self.insert(event)
         self.next_seq += 1
+        self.audited = self.audited or isinstance(payload, ev.AuditRecorded)
         return event
 
     def insert(self, event: ev.Event) -> bool:
@@ -58,9 +62,11 @@ class WriteTxn:
 
 class Writer:
     def __init__(
-        self, path: Path, origin: str, clock: HybridClock, *, synchronous: str = "FULL", max_batch: int = 512
+        self, path: Path, origin: str, clock: HybridClock, *, synchronous: str = "FULL", max_batch: int = 512,
+        after_audit: Callable[[Connection], object] | None = None,
     ) -> None:
         self._path = path
+        self._after_audit = after_audit  # run after a commit that appended own audit records
         self._origin = origin
         self._clock = clock
         self._synchronous = synchronous
@@ -135,6 +141,11 @@ class Writer:
             for _, future in batch:
                 future.set_exception(exc)
             return
+        if txn.audited and self._after_audit is not None:
+            try:
+                self._after_audit(conn)  # before the answers: an answered write has its audit anchored
+            except Exception:
+                log.exception("could not write the audit head")
         self.transactions += 1
         self.items += len(batch)
         for (ok, value), (_, future) in zip(outcomes, batch, strict=True):

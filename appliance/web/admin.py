@@ -100,7 +100,7 @@ class ModelsController(Controller):
 
 async def _change(runtime: Runtime, who: Principal, change: TableChange, action: str,
                   detail: str = "") -> RoutingTable:
-    table = await runtime.store.write(change_table(change, who.actor, action, detail))
+    table = await runtime.store.write(change_table(change, who.actor, action, detail, ip=who.ip))
     await runtime.routing.refresh()
     return table
 
@@ -119,7 +119,7 @@ class AuditController(Controller):
 
     @get("/verify", summary="Check the hash chain of every node's audit log")
     async def verify(self, runtime: Runtime, who: Principal) -> audit.Verification:
-        return await runtime.store.read(audit.verify)
+        return await runtime.store.read(lambda c: audit.verify(c, runtime.store.audit_head))
 
 
 ROUTES = [TracesController, ModelsController, AuditController]

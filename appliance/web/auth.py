@@ -3,6 +3,10 @@
 Bearer tokens (``appliance token create``) serve scripts; the console signs in with a
 password and gets an HttpOnly, SameSite=Strict cookie. A request made with the cookie that
 changes anything must carry ``X-CSRF-Token`` with the session's token, or it gets 403.
+
+The principal carries the client's address (``ip``) into every audit record of what it does.
+A bearer token's use is audited the first time this process sees it and then at most once an
+hour (``SignIn.token_used``), without a database read or an awaited write on the request.
 """
 
 from __future__ import annotations
@@ -47,14 +51,20 @@ def bearer(header: str | None) -> str | None:
     return value.strip()
 
 
+def client_address(connection: ASGIConnection[object, object, object, object]) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
 async def identify(connection: ASGIConnection[object, object, object, object], runtime: Runtime,
                    *, check_csrf: bool) -> Principal:
     token = bearer(connection.headers.get("authorization"))
+    ip = client_address(connection)
     if token is not None:
         found = await runtime.store.read(lambda c: accounts.bearer(c, hash_bearer_token(token)))
         if found is None:
             raise AuthError("unknown or revoked API token")
-        return Principal(name=found.name, role=found.role)
+        runtime.signin.token_used(found, ip)
+        return Principal(name=found.name, role=found.role, ip=ip)
     cookie = connection.cookies.get(COOKIE)
     if not cookie:
         raise AuthError("sign in at /console, or send 'Authorization: Bearer <token>' (see `appliance token create`)")
@@ -65,7 +75,7 @@ async def identify(connection: ASGIConnection[object, object, object, object], r
     if check_csrf and not hmac.compare_digest(connection.headers.get(CSRF_HEADER, ""), csrf):
         raise Forbidden("missing or wrong X-CSRF-Token header")
     runtime.switchboard.presence.activity(account.name)
-    return Principal(name=account.name, role=account.role, via="session", csrf=csrf)
+    return Principal(name=account.name, role=account.role, ip=ip, via="session", csrf=csrf)
 
 
 async def principal(request: Request[object, object, object], runtime: Runtime) -> Principal:

@@ -11,7 +11,7 @@ from litestar.datastructures import Cookie
 from appliance.core.desk import User
 from appliance.core.errors import AuthError
 from appliance.runtime import Runtime
-from appliance.web.auth import COOKIE, principal
+from appliance.web.auth import COOKIE, client_address, principal
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,10 +22,6 @@ class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
 class SessionOut(msgspec.Struct, kw_only=True):
     user: User
     csrf_token: str
-
-
-def client_address(request: Request[object, object, object]) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @post("/api/v1/auth/login", status_code=200, summary="Sign in to the console (sets the session cookie)")
@@ -43,7 +39,7 @@ async def logout(request: Request[object, object, object], runtime: Runtime) -> 
     who = await principal(request, runtime)
     token = request.cookies.get(COOKIE)
     if token:
-        await runtime.signin.sign_out(token, who.name, client_address(request))
+        await runtime.signin.sign_out(token, who)
     return Response(None, status_code=204, cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/",
                                                             httponly=True, samesite="strict")])
 
