@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             ev.UserUpserted(user_id=new_id("usr"), name=args.admin, role="admin",
                             password_hash=hash_password(password), capacity=config.desk.default_capacity),
             canned_setting(STARTER_CANNED),
-            ev.AuditRecorded(actor="cli", action="node.init", target=identity.node_id),
+            ev.AuditRecorded(actor="cli", action="node.init", target=identity.node_id, ip="local",
+                             after=f"admin {args.admin}"),
         )
     finally:
         store.close()
