@@ -397,12 +397,12 @@ def test_widget_on_a_host_page_opens_a_working_chat(browser: Browser, desk: Desk
         context.close()
 
 
-@pytest.mark.parametrize(("query", "locale", "too_fast"), [
-    ("?lang=en", "en-US", "You are sending messages too quickly"),
-    ("?lang=zh", "zh-CN", "您发送得太快了"),
+@pytest.mark.parametrize(("query", "locale", "box", "too_fast"), [
+    ("?lang=en", "en-US", "Message", "You are sending messages too quickly"),
+    ("?lang=zh", "zh-CN", "消息", "您发送得太快了"),
 ])
 def test_a_visitor_sending_too_fast_is_told_so_in_their_language(
-        browser: Browser, tmp_path: Path, query: str, locale: str, too_fast: str) -> None:
+        browser: Browser, tmp_path: Path, query: str, locale: str, box: str, too_fast: str) -> None:
     with desk_running(tmp_path / "desk", settings={"chat_per_visitor_per_minute = 20":
                                                    "chat_per_visitor_per_minute = 2"}) as desk:
         context = new_context(browser, locale=locale)
@@ -411,9 +411,9 @@ def test_a_visitor_sending_too_fast_is_told_so_in_their_language(
             log = conversation_log(chat)
             # The first message starts the conversation (counted per address); two more may follow.
             for n in range(3):
-                send(chat, f"question {n}")
+                send(chat, f"question {n}", box=box)
                 expect(log.get_by_text(answer_to(f"question {n}"), exact=True)).to_be_visible()
-            send(chat, "question 3")
+            send(chat, "question 3", box=box)
             expect(log).to_contain_text(too_fast)
             expect(log.get_by_text(answer_to("question 3"), exact=True)).to_have_count(0)
         finally:
