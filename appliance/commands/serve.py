@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     level = config.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.privacy.redact_pii:
+        from appliance.core.redaction import install_log_redaction
+
+        install_log_redaction()  # after uvicorn's import: its loggers exist and get the filter too
     runtime = Runtime.open(config)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port

@@ -37,13 +37,15 @@ from appliance.core.ports import (
     ReplyCache,
     TokenSink,
 )
+from appliance.core.redaction import redact_trace
 from appliance.core.retrieval import citations, content_terms, direct_answer, extract_answer, relevant_hits
 from appliance.core.router import StreamInterrupted
 from appliance.core.rules import Rule, RuleSet
-from appliance.core.tools import Tool, call_tool
+from appliance.core.tools import REFUSED, Tool, call_tool
 from appliance.core.types import Attempt, ChunkHit, Reply, ToolCall, Trace
 
 MAX_TOOL_ROUNDS = 3
+MAX_TOOL_CALLS = 8  # tool calls a model may make in one turn; more are refused
 HISTORY = 12  # messages of history given to the model
 LOCAL_MAX_SENTENCES = 3  # the built-in model's reply is cut to this many distinct sentences
 
@@ -63,6 +65,8 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     local_max_tokens: int = 160
     local_min_support: float = 0.6
     temperature: float = 0.2
+    # Replace personal data in the trace before it leaves the engine ([privacy] redact_pii).
+    redact_traces: bool = False
 
 
 class TurnInput(msgspec.Struct, kw_only=True):
@@ -99,15 +103,23 @@ FallbackHandler = Callable[[TurnInput, Trace], Awaitable[Reply | None]]
 
 
 class _Stream:
-    """The turn's token sink; closed once a stream broke, so fallbacks don't append to it."""
+    """The turn's token sink; closed once a stream broke, so fallbacks don't append to it.
+
+    Whatever reaches the visitor passes a MarkerFilter: the prompt's tags and passage markers
+    are taken out even when a model writes them a token at a time."""
 
     def __init__(self, sink: TokenSink | None) -> None:
         self.sink = sink
         self.open = sink is not None
+        self._markers = prompts.MarkerFilter()
 
     async def __call__(self, text: str) -> None:
-        if self.open and self.sink is not None:
-            await self.sink(text)
+        if self.open and self.sink is not None and (shown := self._markers.feed(text)):
+            await self.sink(shown)
+
+    async def finish(self) -> None:
+        if self.open and self.sink is not None and (rest := self._markers.flush()):
+            await self.sink(rest)
 
 
 class _Clock:
@@ -195,9 +207,15 @@ class Agent:
             trace_id=f"tr_{secrets.token_hex(12)}", conversation_id=turn.conversation_id,
             created_ms=time.time_ns() // 1_000_000, text=turn.text, language=detect(turn.text, turn.language),
         )
-        result = await self._decide(turn, trace, clock, _Stream(on_token))
+        stream = _Stream(on_token)
+        result = await self._decide(turn, trace, clock, stream)
+        await stream.finish()
+        if (shown := prompts.strip_markers(result.reply.text)) != result.reply.text:
+            result.reply = msgspec.structs.replace(result.reply, text=shown)  # a cached Reply is shared
         trace.source = result.reply.source
         trace.timings_ms["total"] = _ms(clock.start)
+        if self.settings.redact_traces:
+            redact_trace(trace)
         return result
 
     async def _decide(self, turn: TurnInput, trace: Trace, clock: _Clock, on_token: TokenSink | None) -> Turn:
@@ -332,7 +350,8 @@ class Agent:
 
     async def _run_tool(self, name: str, turn: TurnInput, trace: Trace) -> str:
         started = time.perf_counter()
-        result, error = await call_tool(self.tools, name, msgspec.json.encode({"text": turn.text}).decode())
+        result, error = await call_tool(self.tools, name, msgspec.json.encode({"text": turn.text}).decode(),
+                                        check_schema=False)
         trace.tool_calls.append(ToolCall(name=name, arguments=turn.text, result=result, error=error,
                                          latency_ms=_ms(started)))
         return result if not error else phrase("tool_failed", trace.language)
@@ -380,10 +399,14 @@ class Agent:
                 ])]
                 for call in outcome.result.tool_calls:
                     began = time.perf_counter()
-                    result, error = await call_tool(self.tools, call.name, call.arguments)
+                    if len(trace.tool_calls) >= MAX_TOOL_CALLS:
+                        result, error = "", f"{REFUSED}more than {MAX_TOOL_CALLS} tool calls in one turn"
+                    else:  # refused unless the tool is configured and the arguments fit its schema
+                        result, error = await call_tool(self.tools, call.name, call.arguments)
                     trace.tool_calls.append(ToolCall(name=call.name, arguments=call.arguments, result=result,
                                                      error=error, latency_ms=_ms(began)))
-                    messages.append(ChatMessage(role="tool", tool_call_id=call.id, content=result or error))
+                    messages.append(ChatMessage(role="tool", tool_call_id=call.id,
+                                                content=prompts.neutralize(result or error)))
         except AllProvidersFailed as failure:
             attempts = [a for a in failure.attempts if isinstance(a, Attempt)]
             trace.attempts.extend(attempts)
@@ -399,7 +422,7 @@ class Agent:
             return None
         finally:
             trace.timings_ms["llm"] = _ms(started)
-        reply = Reply(text=outcome.result.text.strip(), source="llm", citations=citations(relevant))
+        reply = Reply(text=prompts.strip_markers(outcome.result.text), source="llm", citations=citations(relevant))
         return Turn(reply=reply, trace=trace)
 
     async def _ask_local(
@@ -438,7 +461,7 @@ class Agent:
         trace.route, trace.arm = local.name, "local"
         trace.tokens_in += result.tokens_in
         trace.tokens_out += result.tokens_out
-        text = first_sentences(result.text, LOCAL_MAX_SENTENCES)
+        text = first_sentences(prompts.strip_markers(result.text), LOCAL_MAX_SENTENCES)
         if not text:
             trace.fallbacks.append("built-in model returned nothing")
             return None

@@ -28,6 +28,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_text_chars: int = 4000
     max_body_bytes: int = 1_048_576
     max_image_bytes: int = 5_242_880
+    max_image_pixels: int = 25_000_000
+    max_image_side: int = 2048
     max_ws_message_bytes: int = 65_536
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0

@@ -9,41 +9,13 @@ redaction.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from appliance.core.agent import Middleware, Next, Turn, TurnInput
 from appliance.core.ports import TokenSink
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<!\d)(?:\+?\d[\d\s-]{7,}\d)(?!\d)")
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){13,19}(?!\d)")
-_CN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def redact(text: str) -> str:
-    """Mask card numbers (Luhn-valid), Chinese resident ID numbers, e-mail addresses and phones."""
-
-    def card(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group())
-        return "[card]" if _luhn_ok(digits) else match.group()
-
-    text = _CARD.sub(card, text)
-    text = _CN_ID.sub("[id-number]", text)
-    text = _EMAIL.sub("[email]", text)
-    return _PHONE.sub("[phone]", text)
+from appliance.core.redaction import redact
 
 
 async def pii_redaction(turn: TurnInput, on_token: TokenSink | None, call_next: Next) -> Turn:

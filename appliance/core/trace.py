@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from appliance.core.types import Attempt, Trace
+from appliance.core.tools import REFUSED
+from appliance.core.types import Attempt, ToolCall, Trace
 
 
 def _attempt(attempt: Attempt) -> str:
@@ -13,6 +14,12 @@ def _attempt(attempt: Attempt) -> str:
         return f"- {where} skipped: {attempt.error_kind}" + (f" ({attempt.error})" if attempt.error else "")
     detail = f": {attempt.error}" if attempt.error else ""
     return f"✗ {where} {attempt.error_kind or 'error'} after {attempt.latency_ms:.0f} ms{detail}"
+
+
+def _tool(call: ToolCall) -> str:
+    if call.error.startswith(REFUSED):
+        return f"✗ tool {call.name} {call.error} (never run)"
+    return f"tool {call.name} → {call.error or 'ok'} ({call.latency_ms:.0f} ms)"
 
 
 def decision_path(trace: Trace) -> list[str]:
@@ -29,7 +36,7 @@ def decision_path(trace: Trace) -> list[str]:
     if trace.template_id:
         lines.append(f"prompt {trace.template_id} v{trace.template_version}")
     lines.extend(_attempt(a) for a in trace.attempts)
-    lines.extend(f"tool {t.name} → {t.error or 'ok'} ({t.latency_ms:.0f} ms)" for t in trace.tool_calls)
+    lines.extend(_tool(call) for call in trace.tool_calls)
     lines.extend(f"fallback: {reason}" for reason in trace.fallbacks)
     if trace.handoff_reason:
         lines.append(f"handoff: {trace.handoff_reason}")

@@ -19,8 +19,8 @@ import msgspec
 
 from appliance.core import events as ev
 from appliance.core.agent import Agent, Conversation
-from appliance.core.errors import AuthError, Conflict, InputError, NotFound, Resolved, TooLarge, UnsupportedMedia
-from appliance.core.images import sniff_image
+from appliance.core.errors import AuthError, Conflict, InputError, NotFound, Resolved, TooLarge
+from appliance.core.images import ImageCleaner
 from appliance.core.language import detect, normalize
 from appliance.core.phrases import phrase
 from appliance.core.ports import ImagePart, TokenSink
@@ -44,7 +44,7 @@ class AttachmentOut(msgspec.Struct, kw_only=True):
 class Conversations:
     def __init__(
         self, store: Store, agent: Callable[[], Agent], tokens: VisitorTokens, switchboard: Switchboard, *,
-        max_text_chars: int, max_image_bytes: int = 5_242_880,
+        max_text_chars: int, max_image_bytes: int = 5_242_880, images: ImageCleaner | None = None,
     ) -> None:
         self._store = store
         self._agent = agent
@@ -52,6 +52,7 @@ class Conversations:
         self._switchboard = switchboard
         self._max_text_chars = max_text_chars
         self._max_image_bytes = max_image_bytes
+        self._cleaner = images or ImageCleaner()
 
     def visitor(self, token: str | None) -> str | None:
         return None if not token else self._tokens.verify(token, time.time())
@@ -224,21 +225,22 @@ class Conversations:
             raise AuthError("uploading needs the visitor token as 'Authorization: Bearer <token>'")
         if len(data) > self._max_image_bytes:
             raise TooLarge(f"image is {len(data)} bytes; the limit is {self._max_image_bytes}")
-        media_type = sniff_image(data)
-        if media_type is None:
-            raise UnsupportedMedia("not an image: upload PNG, JPEG, GIF or WebP")
-        attachment_id = hashlib.sha256(data).hexdigest()
+        # Decoded, stripped of metadata and re-encoded on a worker thread (UnsupportedMedia, TooLarge);
+        # the address is that of the stored bytes, and re-encoding is deterministic, so the same upload
+        # always lands on the same attachment.
+        image = await self._cleaner.clean(data)
+        attachment_id = hashlib.sha256(image.data).hexdigest()
 
         def work(txn: WriteTxn) -> None:
             # Content-addressed: the same bytes are stored (and replicated) once, shared by whoever sent them.
             if desk.attachment_stored(txn.conn, attachment_id):
                 txn.append(ev.AttachmentShared(attachment_id=attachment_id, visitor_id=visitor_id))
             else:
-                txn.append(ev.AttachmentStored(attachment_id=attachment_id, media_type=media_type,
-                                               visitor_id=visitor_id, data=data))
+                txn.append(ev.AttachmentStored(attachment_id=attachment_id, media_type=image.media_type,
+                                               visitor_id=visitor_id, data=image.data))
 
         await self._store.write(work)
-        return AttachmentOut(attachment_id=attachment_id, media_type=media_type, size=len(data))
+        return AttachmentOut(attachment_id=attachment_id, media_type=image.media_type, size=len(image.data))
 
     async def image(self, attachment_id: str, visitor_token: str | None) -> tuple[str, bytes]:
         visitor_id = self._require(visitor_token)
