@@ -22,6 +22,7 @@ from appliance.core.config import Config
 from appliance.core.desk import User
 from appliance.core.errors import ApplianceError, Unavailable
 from appliance.core.events import VisitorProfile
+from appliance.core.images import ImageCleaner, ImageLimits
 from appliance.core.middleware import logging_middleware, pii_redaction
 from appliance.core.ports import ChatProvider, ReplyCache, TokenSink
 from appliance.core.quotas import Quotas, limits_of
@@ -32,6 +33,7 @@ from appliance.desk.agents import AgentDesk
 from appliance.desk.conversations import Conversations
 from appliance.desk.frames import ChatOutcome
 from appliance.desk.hub import Hub
+from appliance.desk.privacy import Privacy
 from appliance.desk.signin import SignIn
 from appliance.desk.switchboard import Switchboard
 from appliance.knowledge import IntentService, KnowledgeService, embedding_model_id
@@ -98,9 +100,13 @@ class Runtime:
             store, lambda: self.agent, VisitorTokens(identity.secret, config.security.visitor_token_ttl_s),
             self.switchboard, max_text_chars=config.server.max_text_chars,
             max_image_bytes=config.server.max_image_bytes,
+            images=ImageCleaner(ImageLimits(max_pixels=config.server.max_image_pixels,
+                                            max_side=config.server.max_image_side)),
         )
         self.agents = AgentDesk(store, self.switchboard, max_text_chars=config.server.max_text_chars)
         self._loading: asyncio.Task[None] | None = None
+        self.privacy = Privacy(store, retention_days=config.privacy.retention_days)
+        self._retention: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, config: Config) -> Runtime:
@@ -113,7 +119,7 @@ class Runtime:
             turn_budget_s=c.engine.turn_budget_s, knowledge=c.knowledge,
             low_confidence_handoffs=c.engine.low_confidence_handoffs,
             local_max_tokens=c.models.reply_max_tokens, temperature=c.models.temperature,
-            local_min_support=c.engine.local_min_support,
+            local_min_support=c.engine.local_min_support, redact_traces=c.privacy.redact_pii,
         )
 
     def model_path(self, configured: str, builtin: str) -> Path:
@@ -140,6 +146,8 @@ class Runtime:
         self.http = make_session()
         await self.switchboard.start()
         self._loading = asyncio.create_task(self._load_models())
+        if self.privacy.retention_days > 0:  # once now, then hourly
+            self._retention = asyncio.create_task(self.privacy.keep())
 
     async def _load_models(self) -> None:
         models = self.config.models
@@ -240,6 +248,8 @@ class Runtime:
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
+        if self._retention is not None:
+            self._retention.cancel()
         await self.switchboard.stop()
         await self.routing.stop()
         await self.router.aclose()

@@ -1,5 +1,5 @@
 """Command groups of the ``appliance`` CLI, one module each."""
 
-from appliance.commands import audit, blame, eval, init, kb, model, serve, token, user
+from appliance.commands import audit, blame, eval, init, kb, model, privacy, serve, token, user, visitor
 
-COMMAND_MODULES = [init, serve, user, token, model, blame, audit, kb, eval]
+COMMAND_MODULES = [init, serve, user, token, model, blame, audit, kb, eval, visitor, privacy]

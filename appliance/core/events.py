@@ -203,11 +203,37 @@ class DocumentRemoved(_Payload, tag="kb.document.removed"):
     document_id: str
 
 
+ErasedKind = Literal["conversation", "visitor", "ticket", "attachment"]
+
+
+class Erased(_Payload, tag="privacy.erased"):
+    """A tombstone: every row and every earlier logged event about ``subject_id`` is deleted.
+
+    Each node applying it (this one, and every paired node it replicates to) deletes the same
+    rows and rewrites the earlier events in its log as :class:`Redacted`, and drops events about
+    the subject that arrive later. A ``visitor`` tombstone covers what the visitor did up to it
+    (by hybrid clock): their conversations, left messages and uploads; a ``conversation`` covers
+    its messages, traces, ratings, thumbs, read marks and tickets. ``reason`` is ``retention``
+    (older than ``privacy.retention_days``) or ``erasure`` (an admin's request).
+    """
+
+    kind: ErasedKind
+    subject_id: str
+    reason: Literal["retention", "erasure"] = "erasure"
+
+
+class Redacted(_Payload, tag="redacted"):
+    """What an erased event becomes in the log: (origin, seq, hlc) kept, so high-water marks hold;
+    applying it does nothing. ``was`` is the event's type before."""
+
+    was: str = ""
+
+
 EventPayload = (
     ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationAssigned | ConversationClosed
     | ConversationReopened | RatingGiven | TicketCreated | TicketAnswered | UserUpserted
     | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
-    | DocumentUpserted | DocumentRemoved | AttachmentStored | AttachmentShared
+    | DocumentUpserted | DocumentRemoved | AttachmentStored | AttachmentShared | Erased | Redacted
 )
 
 

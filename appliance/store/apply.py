@@ -28,9 +28,20 @@ def handles(payload_type: type) -> Callable[[Handler], Handler]:
     return register
 
 
+Admission = Callable[[Connection, ev.Event, Any], bool]
+_ADMISSIONS: list[Admission] = []  # asked before every handler; one saying False drops the event
+
+
+def admits(fn: Admission) -> Admission:
+    """Register a check run before each event is applied (store/privacy.py drops erased subjects)."""
+    _ADMISSIONS.append(fn)
+    return fn
+
+
 def apply(conn: Connection, event: ev.Event) -> None:
     payload = ev.decode_payload(event.payload)
-    _HANDLERS[type(payload)](conn, event, payload)
+    if all(admit(conn, event, payload) for admit in _ADMISSIONS):
+        _HANDLERS[type(payload)](conn, event, payload)
 
 
 @handles(ev.ConversationStarted)
@@ -214,4 +225,4 @@ def _feedback_given(conn: Connection, e: ev.Event, p: ev.FeedbackGiven) -> None:
         "INSERT OR REPLACE INTO feedback (message_id, conversation_id, rating, hlc) VALUES (?, ?, ?, ?)",
         (p.message_id, p.conversation_id, p.rating, e.hlc),
     )
-from appliance.store import knowledge_apply  # noqa: E402,F401
+from appliance.store import knowledge_apply, privacy  # noqa: E402,F401

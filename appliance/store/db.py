@@ -30,6 +30,7 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "FULL") ->
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows and freed pages are overwritten with zeros
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         raise Unavailable(f"cannot open database {path}: {exc}") from exc

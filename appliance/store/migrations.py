@@ -217,8 +217,25 @@ MIGRATIONS: list[str] = [
     ALTER TABLE audit ADD COLUMN before TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN after TEXT NOT NULL DEFAULT '';
     """,
-    # 7: reserved for privacy operations (erasure tombstones, retention).
-    "",
+    # 7: privacy operations (store/privacy.py): erasure tombstones, and which logged events are
+    # about which conversation, visitor, ticket or upload, so erasure finds them without a scan.
+    # Events logged before this migration are indexed on the first privacy operation.
+    """
+    CREATE TABLE erasures (
+        subject_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        hlc INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE event_subjects (
+        subject_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (subject_id, origin, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE event_subjects_backlog (origin TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO event_subjects_backlog (origin, seq) SELECT origin, max(seq) FROM events GROUP BY origin;
+    """,
 ]
 
 

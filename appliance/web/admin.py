@@ -1,7 +1,7 @@
-"""The admin API: decision traces, live model routing, the audit log.
+"""The admin API: decision traces, live model routing, the audit log, visitors' data.
 
 Every route needs a console session or a bearer token from `appliance token create`; model
-routing and the audit log need an admin. The desk's routes live in ``web/desk.py``.
+routing, the audit log and visitors' data need an admin. The desk's routes live in ``web/desk.py``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import msgspec
 from litestar import Controller, delete, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
+from litestar.response import Stream
 
 from appliance.core import routing
 from appliance.core.router import RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.types import Trace
+from appliance.desk.privacy import VisitorErasure
 from appliance.runtime import Runtime
 from appliance.store import audit, desk
 from appliance.store.routing import TableChange, change_table
@@ -122,4 +124,29 @@ class AuditController(Controller):
         return await runtime.store.read(lambda c: audit.verify(c, runtime.store.audit_head))
 
 
-ROUTES = [TracesController, ModelsController, AuditController]
+class VisitorsController(Controller):
+    """A visitor's data exported, or erased here and (by tombstone) on paired nodes; both audited.
+
+    The visitor id is in the desk's conversation view (``visitor.visitor_id``)."""
+
+    path = "/api/v1/admin/visitors"
+    dependencies = {"who": Provide(admin)}
+    tags = ["admin"]
+
+    @get("/{visitor_id:str}/export", summary="Everything stored about a visitor, as JSON",
+         response_description="conversations (profile, messages, rating, thumbs), tickets, uploads' ids and types")
+    async def export(self, visitor_id: str, runtime: Runtime, who: Principal) -> Stream:
+        pieces = await runtime.privacy.export(visitor_id, actor=who.actor, ip=who.ip)
+        name = "".join(c for c in visitor_id if c.isascii() and (c.isalnum() or c in "_-"))[:80] or "visitor"
+        return Stream(pieces, media_type="application/json",
+                      headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+
+    @delete("/{visitor_id:str}", status_code=200,
+            summary="Erase a visitor: conversations, messages, traces, tickets, uploads, and their logged events")
+    async def erase(self, visitor_id: str, runtime: Runtime, who: Principal) -> VisitorErasure:
+        erased = await runtime.privacy.erase_visitor(visitor_id, actor=who.actor, ip=who.ip)
+        await runtime.switchboard.broadcast_queue()  # an erased conversation may have been waiting
+        return erased
+
+
+ROUTES = [TracesController, ModelsController, AuditController, VisitorsController]
