@@ -27,6 +27,7 @@ export function renderVisitorPanel(container, detail, { onOpenPast }) {
     field(t("visitorName"), profile.name || t("anonymous")),
     field(t("visitorEmail"), profile.email),
     field(t("visitorIp"), profile.ip, "mono"),
+    field(t("visitorId"), visitor.visitor_id, "mono small"),
     field(t("visitorUa"), profile.user_agent, "small"),
     field(t("visitorPage"), profile.page, "small break"),
     field(t("visitorLanguage"), languageLabel(visitor.language || (detail.conversation || {}).language)),
