@@ -90,7 +90,7 @@ def request(server: Server, method: str, path: str, body: dict[str, Any] | bytes
         raw, status, got = exc.read(), exc.code, exc.headers
     try:
         decoded: Any = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):  # text, or an image's bytes
         decoded = raw.decode(errors="replace")
     return status, decoded, got
 
@@ -216,6 +216,21 @@ def visitor_messages(server: Server, visitor: dict[str, Any]) -> list[dict[str, 
                               headers={"Authorization": f"Bearer {visitor['visitor_token']}"})
     assert status == 200, body
     return list(body["messages"])
+
+
+def upload_image(server: Server, visitor: dict[str, Any], rgb: tuple[int, int, int]) -> str:
+    """A small PNG of one colour uploaded as ``visitor``; returns its attachment id. Uploads are
+    content-addressed: pick a colour no other visitor of the test uses unless sharing is the point."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), rgb).save(out, "PNG")
+    headers = {"Content-Type": "image/png", "Authorization": f"Bearer {visitor['visitor_token']}"}
+    status, body, _ = request(server, "POST", "/api/v1/attachments", out.getvalue(), headers=headers)
+    assert status == 201, body
+    return str(body["attachment_id"])
 
 
 def events(node: Node, *kinds: str) -> list[dict[str, Any]]:
