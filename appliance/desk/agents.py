@@ -184,7 +184,7 @@ class AgentDesk:
 
         def work(txn: WriteTxn) -> bool:
             row = desk.row(txn.conn, conversation_id)
-            _require_visible(actor, row.owner, row.assignee, conversation_id)
+            _require_permitted(actor, row)
             if not check(row):
                 return False
             assignee = owner.removeprefix("agent:") if owner.startswith("agent:") else ""
@@ -210,7 +210,7 @@ class AgentDesk:
 
         def work(txn: WriteTxn) -> bool:
             row = desk.row(txn.conn, conversation_id)
-            _require_visible(actor, row.owner, row.assignee, conversation_id)
+            _require_permitted(actor, row)
             if row.owner.startswith("agent:"):
                 _require_acting(actor, row)
             if row.status == "closed":
@@ -233,7 +233,7 @@ class AgentDesk:
 
         def work(txn: WriteTxn) -> bool:
             row = desk.row(txn.conn, conversation_id)
-            _require_visible(actor, row.owner, row.assignee, conversation_id)
+            _require_permitted(actor, row)
             if row.status == "open":
                 return False
             txn.append(ev.ConversationReopened(conversation_id=conversation_id, owner=actor.owner, by=actor.owner))
@@ -255,7 +255,8 @@ class AgentDesk:
         def work(txn: WriteTxn) -> None:
             row = desk.row(txn.conn, conversation_id)
             if row.owner != actor.owner:
-                raise Conflict(f"take conversation {conversation_id} before replying (owner: {row.owner})")
+                _require_permitted(actor, row)
+                raise Conflict(f"take conversation {conversation_id} over before replying")
             if row.status != "open":
                 raise Conflict(f"conversation {conversation_id} is resolved; reopen it first")
             txn.append(ev.MessageAdded(message=message))
@@ -273,7 +274,7 @@ class AgentDesk:
 
         def work(txn: WriteTxn) -> None:
             row = desk.row(txn.conn, conversation_id)
-            _require_visible(actor, row.owner, row.assignee, conversation_id)
+            _require_permitted(actor, row)
             txn.append(ev.MessageAdded(message=message))
 
         await self._store.write(work)
@@ -331,6 +332,13 @@ def _require(actor: Actor, action: permissions.Action) -> None:
 def _require_visible(actor: Actor, owner: str, assignee: str, conversation_id: str) -> None:
     if not permissions.may_see(actor.role, actor.name, owner, assignee):
         raise NotFound(f"conversation {conversation_id} not found")
+
+
+def _require_permitted(actor: Actor, row: desk.ConversationRow) -> None:
+    """Changing a conversation another agent holds: 403 with the reason (it exists; the agent
+    may not act on it)."""
+    if not permissions.may_see(actor.role, actor.name, row.owner, row.assignee):
+        raise Forbidden("this conversation is another agent's: only they or a supervisor may change it")
 
 
 def _require_acting(actor: Actor, row: desk.ConversationRow) -> None:

@@ -155,6 +155,8 @@ def _parse(raw: bytes) -> object:
         return _json.decode(raw)
     except RecursionError:
         raise msgspec.DecodeError("JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise msgspec.DecodeError("the frame is not valid UTF-8") from None
 
 
 def decode_visitor(raw: bytes) -> VisitorIn:

@@ -252,6 +252,15 @@ def attachment(conn: Connection, attachment_id: str) -> tuple[str, bytes, str] |
     return (found[0], found[1], found[2]) if found else None
 
 
+def attachment_holders(conn: Connection, attachment_id: str) -> list[tuple[str, str]]:
+    """(owner, assignee) of every conversation a message sent the attachment in."""
+    rows = conn.execute(
+        "SELECT DISTINCT c.owner, c.assignee FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE m.attachments IS NOT NULL AND length(m.attachments) > 1 AND instr(m.attachments, ?) > 0",
+        (attachment_id.encode(),)).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def visitor_attachment(conn: Connection, attachment_id: str, visitor_id: str) -> tuple[str, bytes] | None:
     found = conn.execute(
         "SELECT a.media_type, a.data FROM attachments a JOIN attachment_visitors v ON v.attachment_id = a.id"

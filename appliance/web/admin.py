@@ -14,13 +14,14 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from appliance.core import routing
+from appliance.core import permissions, routing
+from appliance.core.errors import NotFound
 from appliance.core.router import RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.types import Trace
 from appliance.desk.privacy import VisitorErasure
 from appliance.runtime import Runtime
-from appliance.store import audit, desk
+from appliance.store import Connection, audit, desk
 from appliance.store.routing import TableChange, change_table
 from appliance.web.auth import Principal, admin, principal
 
@@ -55,7 +56,15 @@ class TracesController(Controller):
     @get("/{trace_id:str}", summary="Why the bot said what it said in one turn")
     async def trace(self, trace_id: str, runtime: Runtime, who: Principal) -> Trace:
         who.require("traces.read")
-        return await runtime.store.read(lambda c: desk.trace(c, trace_id))
+
+        def read(c: Connection) -> Trace:
+            trace = desk.trace(c, trace_id)
+            row = desk.row(c, trace.conversation_id)
+            if not permissions.may_see(who.role, who.name, row.owner, row.assignee):
+                raise NotFound(f"trace {trace_id} not found")
+            return trace
+
+        return await runtime.store.read(read)
 
 
 class ModelsController(Controller):

@@ -36,6 +36,7 @@ from appliance.desk.frames import (
 from appliance.desk.hub import DESK
 from appliance.desk.switchboard import DeskEvent, VisitorTyping
 from appliance.runtime import Runtime
+from appliance.store import Connection
 from appliance.store import desk as queries
 from appliance.web.auth import Principal, identify, principal
 from appliance.web.errors import status_of
@@ -80,7 +81,7 @@ class DeskController(Controller):
         self, runtime: Runtime, who: Principal,
         filter_: Annotated[InboxFilter, Parameter(query="filter")] = "open",
         limit: Annotated[int, Parameter(query="limit", ge=1, le=200)] = 50,
-        before: Annotated[int | None, Parameter(query="before")] = None,
+        before: Annotated[int | None, Parameter(query="before", ge=0, le=2**63 - 1)] = None,
     ) -> Inbox:
         return await runtime.agents.inbox(who, filter_, limit, before)
 
@@ -146,7 +147,7 @@ class DeskController(Controller):
         self, runtime: Runtime, who: Principal,
         status: Annotated[Literal["open", "answered"] | None, Parameter(query="status")] = None,
         limit: Annotated[int, Parameter(query="limit", ge=1, le=200)] = 100,
-        before: Annotated[int | None, Parameter(query="before")] = None,
+        before: Annotated[int | None, Parameter(query="before", ge=0, le=2**63 - 1)] = None,
     ) -> TicketsOut:
         tickets, cursor = await runtime.agents.tickets(who, status, limit, before)
         return TicketsOut(tickets=tickets, next=cursor)
@@ -157,7 +158,14 @@ class DeskController(Controller):
 
     @get("/attachments/{attachment_id:str}", summary="An uploaded image", media_type="application/octet-stream")
     async def attachment(self, attachment_id: str, runtime: Runtime, who: Principal) -> Response[bytes]:
-        found = await runtime.store.read(lambda c: queries.attachment(c, attachment_id))
+        def read(c: Connection) -> tuple[str, bytes, str] | None:
+            found = queries.attachment(c, attachment_id)
+            if found is None or permissions.allowed(who.role, "desk.view_all"):
+                return found
+            holders = queries.attachment_holders(c, attachment_id)
+            return found if any(permissions.may_see(who.role, who.name, o, a) for o, a in holders) else None
+
+        found = await runtime.store.read(read)
         if found is None:
             raise NotFound(f"attachment {attachment_id} not found")
         return Response(found[1], media_type=found[0], headers={"Cache-Control": "private, max-age=86400"})
@@ -214,7 +222,12 @@ async def agent_socket(socket: WebSocket[object, object, object], runtime: Runti
                 await send(MessageFrame(conversation_id=c.id, message=item.message))
             await send(ConversationFrame(conversation=c, event=item.event))
         elif isinstance(item, VisitorTyping):
-            await send(TypingFrame(conversation_id=item.conversation_id, typing=item.typing, who="visitor"))
+            try:
+                row = await runtime.store.read(lambda c: queries.row(c, item.conversation_id))
+            except NotFound:
+                return
+            if permissions.may_see(who.role, who.name, row.owner, row.assignee):
+                await send(TypingFrame(conversation_id=item.conversation_id, typing=item.typing, who="visitor"))
         elif isinstance(item, PresenceFrame | TicketFrame):
             await send(item)
 
