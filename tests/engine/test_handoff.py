@@ -86,11 +86,10 @@ def test_queue_take_reply_and_hand_back(node: Node, tmp_path: Path) -> None:
                 joined = _next(ws, lambda f: f["type"] == "message", "agent-joined notice")["message"]
                 assert joined["role"] == "system" and "alice" in joined["text"], joined
 
-                # Bob (an agent) cannot see Alice's conversation, let alone reply in it or take it.
-                status, answer = _admin(server, bob, "POST", f"/{conversation}/reply", {"text": "Bob here"})
-                assert status == 409, answer
-                status, answer = _admin(server, bob, "POST", f"/{conversation}/take")
-                assert status == 404, answer
+                # Bob (an agent) may not reply in Alice's conversation or take it: 403, with the reason.
+                for action, body in (("reply", {"text": "Bob here"}), ("take", None)):
+                    status, answer = _admin(server, bob, "POST", f"/{conversation}/{action}", body)
+                    assert status == 403 and "another agent's" in answer["message"], (action, answer)
 
                 calls = up1.requests
                 silent = chat(server, "I paid 40 euros on Monday", visitor)
