@@ -132,12 +132,12 @@ class HashEmbedder:
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def embed_sync(self, texts: list[str]) -> np.ndarray:
+    def embed_sync(self, texts: list[str], *, passage: bool = False) -> np.ndarray:
         rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim) for t in texts]
         vectors = np.array(rows, dtype=np.float32).reshape(len(texts), self.dim)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    async def embed(self, texts: list[str]) -> np.ndarray:
+    async def embed(self, texts: list[str], *, passage: bool = False) -> np.ndarray:
         return self.embed_sync(texts)
 
 

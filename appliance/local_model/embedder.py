@@ -1,9 +1,17 @@
-"""Sentence embeddings from a GGUF embedding model (all-MiniLM-L6-v2 by default) via llama.cpp."""
+"""Sentence embeddings from a GGUF embedding model (multilingual-e5-small by default) via llama.cpp.
+
+A model file may say how its texts are to be prepared, in ``appliance.embedding.*`` keys (the
+built-in e5 does): ``query_prefix`` / ``passage_prefix`` go before questions and documents, and
+``normalize`` (``NFKC``) is the Unicode normalisation its tokenizer expects. Files without them
+(any other GGUF) get the texts as they are.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +40,11 @@ class LocalEmbedder:
 
     def __init__(self, llm: llama_cpp.Llama) -> None:
         self._llm = llm
+        metadata = llm.metadata
+        self.query_prefix = metadata.get("appliance.embedding.query_prefix", "")
+        self.passage_prefix = metadata.get("appliance.embedding.passage_prefix", "")
+        form = metadata.get("appliance.embedding.normalize", "")
+        self._form = form if form in ("NFC", "NFKC") else ""
         self._dim = int(llm.n_embd())
         self._n_ctx = int(llm.n_ctx())
         self._lock = threading.Lock()
@@ -60,14 +73,22 @@ class LocalEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def embed_sync(self, texts: list[str]) -> Vectors:
+    def prepare(self, text: str, *, passage: bool = False) -> str:
+        """The text as the model wants it: normalised, with its query or passage prefix."""
+        if self._form:
+            text = unicodedata.normalize(self._form, text)  # type: ignore[arg-type]
+        return (self.passage_prefix if passage else self.query_prefix) + text
+
+    def embed_sync(self, texts: list[str], *, passage: bool = False) -> Vectors:
         """L2-normalised float32 vectors, shape ``(len(texts), dim)``; blocking.
 
-        Short texts are packed several to a llama batch (see ``PACK_TOKENS``); texts longer than
-        the context are cut to it.
+        ``passage`` says the texts are documents to search (else questions or utterances, which
+        are also what intents compare). Short texts are packed several to a llama batch (see
+        ``PACK_TOKENS``); texts longer than the context are cut to it.
         """
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
+        texts = [self.prepare(text, passage=passage) for text in texts]
         rows: list[list[float]] = []
         with self._lock:
             try:
@@ -92,9 +113,10 @@ class LocalEmbedder:
             used += n
         return packs
 
-    async def embed(self, texts: list[str]) -> Vectors:
+    async def embed(self, texts: list[str], *, passage: bool = False) -> Vectors:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.embed_sync, list(texts))
+        return await loop.run_in_executor(self._executor, functools.partial(self.embed_sync, list(texts),
+                                                                            passage=passage))
 
     def close(self) -> None:
         """Wait for the running call, then free the model."""

@@ -42,11 +42,15 @@ class RecentEmbeddings:
                     self._recent.popitem(last=False)
         return vectors
 
-    def embed_sync(self, texts: list[str]) -> Vectors:
+    def embed_sync(self, texts: list[str], *, passage: bool = False) -> Vectors:
+        if passage:  # documents are embedded once, at ingest: nothing to remember
+            return self._embedder.embed_sync(texts, passage=True)
         found = self._get(texts)
         return found if found is not None else self._put(texts, self._embedder.embed_sync(texts))
 
-    async def embed(self, texts: list[str]) -> Vectors:
+    async def embed(self, texts: list[str], *, passage: bool = False) -> Vectors:
+        if passage:
+            return await self._embedder.embed(texts, passage=True)
         found = self._get(texts)
         if found is not None:
             return found
