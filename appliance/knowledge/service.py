@@ -30,7 +30,6 @@ from appliance.core import events as ev
 from appliance.core.chunking import Chunk, chunk_document, chunk_id, embedding_text, text_hash
 from appliance.core.config import KnowledgeConfig
 from appliance.core.errors import Conflict, NotFound
-from appliance.core.retrieval import vector_weight
 from appliance.core.types import ChunkHit
 from appliance.ingest import UnreadableDocument, discover, read_document
 from appliance.ingest.files import read_bytes
@@ -127,7 +126,7 @@ class KnowledgeService:
         return await self.store.read(kb.kb_version)
 
     async def search(self, query: str, k: int, *, mode: kb.SearchMode = "hybrid") -> list[ChunkHit]:
-        """The ``k`` best chunks, fused from BM25/trigram and vector rankings (see ``store.knowledge``)."""
+        """The ``k`` best chunks, fused from the BM25 and vector rankings (see ``store.knowledge``)."""
         query = query.strip()
         if not query or k <= 0:
             return []
@@ -135,10 +134,9 @@ class KnowledgeService:
         if mode != "bm25":
             vector = vector_bytes((await self.embedder.embed([query]))[0])
         config = self.config
-        weight = vector_weight(query, config)
         return await self.store.read(lambda conn: kb.search_chunks(
-            conn, query, vector, k, candidates=config.candidates, rrf_k=config.rrf_k, mode=mode,
-            vector_weight=weight, index=self._index,
+            conn, query, vector, k, candidates=config.candidates, lexical_weight=config.lexical_weight,
+            mode=mode, index=self._index,
         ))
 
     # -- documents -----------------------------------------------------------------------------

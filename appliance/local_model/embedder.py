@@ -2,14 +2,20 @@
 
 A model file may say how its texts are to be prepared, in ``appliance.embedding.*`` keys (the
 built-in e5 does): ``query_prefix`` / ``passage_prefix`` go before questions and documents, and
-``normalize`` (``NFKC``) is the Unicode normalisation its tokenizer expects. Files without them
-(any other GGUF) get the texts as they are.
+``normalize`` (``NFKC``) is the Unicode normalisation its tokenizer expects, and
+``query_center`` / ``passage_center`` (JSON objects ``{"cjk": [...], "latin": [...]}``) are
+centres subtracted from the vectors before they are normalised again, mixed by the text's share
+of CJK characters; that spreads out the cosines of a model whose vectors share a common
+direction, alike in both scripts (see build/e5_center.py). Files without them (any other GGUF)
+get the texts and vectors as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import re
 import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +34,8 @@ Vectors = npt.NDArray[np.float32]
 # batch (masked), so cost grows with its square: measured on 1 thread, packing ~4 short queries
 # saves ~20% per text, while 512-token batches of mixed texts cost twice as much as one-by-one.
 PACK_TOKENS = 64
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
 class LocalEmbedder:
@@ -45,6 +53,8 @@ class LocalEmbedder:
         self.passage_prefix = metadata.get("appliance.embedding.passage_prefix", "")
         form = metadata.get("appliance.embedding.normalize", "")
         self._form = form if form in ("NFC", "NFKC") else ""
+        self._centers = {kind: _center(metadata.get(f"appliance.embedding.{kind}_center", ""), int(llm.n_embd()))
+                         for kind in ("query", "passage")}
         self._dim = int(llm.n_embd())
         self._n_ctx = int(llm.n_ctx())
         self._lock = threading.Lock()
@@ -88,6 +98,7 @@ class LocalEmbedder:
         """
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
+        share = np.array([[cjk_share(text)] for text in texts], dtype=np.float32)
         texts = [self.prepare(text, passage=passage) for text in texts]
         rows: list[list[float]] = []
         with self._lock:
@@ -97,6 +108,10 @@ class LocalEmbedder:
             except (RuntimeError, ValueError) as exc:
                 raise Unavailable(f"local embedding failed: {exc}") from exc
         vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), self._dim)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if (centers := self._centers["passage" if passage else "query"]) is not None:
+            center = share * centers[0] + (1 - share) * centers[1]
+            vectors = vectors / np.maximum(norms, np.float32(1e-12)) - center
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors /= np.maximum(norms, np.float32(1e-12))
         return vectors
@@ -123,3 +138,21 @@ class LocalEmbedder:
         self._executor.shutdown(wait=True)
         with self._lock:
             self._llm.close()
+
+
+def cjk_share(text: str) -> float:
+    """CJK characters among CJK characters and Latin words (½ for text with neither)."""
+    cjk, latin = len(_CJK.findall(text)), len(_LATIN_WORD.findall(text))
+    return cjk / (cjk + latin) if cjk + latin else 0.5
+
+
+def _center(text: str, dim: int) -> tuple[Vectors, Vectors] | None:
+    """The ``(cjk, latin)`` centres a metadata value holds, or None when it holds none for ``dim``."""
+    try:
+        value = json.loads(text) if text else None
+        centers = tuple(np.asarray(value[script], dtype=np.float32) for script in ("cjk", "latin")) if value else ()
+    except (ValueError, TypeError, KeyError):
+        return None
+    if len(centers) != 2 or any(center.shape != (dim,) for center in centers):
+        return None
+    return centers[0], centers[1]

@@ -8,10 +8,9 @@ Tables (migrations 2 and 4, except ``kb_vectors``):
   fast path of ``store/vector_index.py`` and for exact similarities by rowid, which ``vec0``
   answers slowly (each point lookup reads a block of 1,024 vectors);
 - ``kb_fts``: contentless FTS5, ``porter unicode61``, columns ``head`` (title, section path, or a
-  Q&A question) and ``body``; CJK characters are indexed one per token, so a CJK bigram query is
-  a two-token phrase and even one- or two-character Chinese queries match;
-- ``kb_trigram``: contentless FTS5 with the ``trigram`` tokenizer over the raw text, for CJK runs
-  of three or more characters;
+  Q&A question) and ``body``; a run of CJK characters is indexed as its overlapping character
+  bigrams (migration 8), so BM25 weighs Chinese bigrams as it weighs English words and even a
+  one-character Chinese query matches;
 - ``kb_vectors``: a sqlite-vec ``vec0`` table (cosine distance), created on first use with the
   embedding model's dimension, recreated when a newer event brings another model;
 - ``kb_embedding_cache``: vectors by ``(model, text hash)``, local to the node;
@@ -28,14 +27,14 @@ import msgspec
 
 from appliance.core import events as ev
 from appliance.core.chunking import CJK_CHAR, Chunk, embedding_text, text_hash
-from appliance.core.retrieval import STOPWORDS, cjk_bigrams, cjk_runs, reciprocal_rank_fusion, word_terms
+from appliance.core.retrieval import STOPWORDS, cjk_runs, convex_fusion, word_terms
 from appliance.core.types import ChunkHit
 from appliance.store.db import Connection
 from appliance.store.vector_index import SignIndex, sign_code, similarities
 
 SearchMode = Literal["hybrid", "bm25", "vector"]
 MAX_QUERY_TERMS = 32
-_CJK_SPACED = re.compile(f"({CJK_CHAR.pattern})")
+_CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 
 
 class DocumentRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,15 +105,19 @@ def _delete_chunks(conn: Connection, document_id: str) -> None:
     if not rows:
         return
     conn.executemany("DELETE FROM kb_fts WHERE rowid = ?", rows)
-    conn.executemany("DELETE FROM kb_trigram WHERE rowid = ?", rows)
     if _has_vectors(conn):
         conn.executemany("DELETE FROM kb_vectors WHERE rowid = ?", rows)
     conn.execute("DELETE FROM kb_chunks WHERE document_id = ?", (document_id,))
 
 
 def cjk_spaced(text: str) -> str:
-    """Text as indexed in ``kb_fts``: every CJK character its own token."""
-    return _CJK_SPACED.sub(r" \1 ", text)
+    """Text as indexed in ``kb_fts``: each run of CJK characters as its overlapping character
+    bigrams (a lone character as itself), so BM25 counts bigrams as it counts words."""
+    return _CJK_RUN.sub(lambda run: f" {' '.join(_grams(run.group()))} ", text)
+
+
+def _grams(run: str) -> list[str]:
+    return [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
 
 
 def _head_body(title: str, chunk: ev.KnowledgeChunk) -> tuple[str, str]:
@@ -134,7 +137,7 @@ def apply_document_upserted(conn: Connection, e: ev.Event, p: ev.DocumentUpserte
          e.hlc, e.origin),
     )
     vectors = bool(p.dim) and any(c.embedding for c in p.chunks) and _ensure_vector_index(conn, p.model, p.dim, e.hlc)
-    fts, trigram, vec, cache = [], [], [], []
+    fts, vec, cache = [], [], []
     for chunk in p.chunks:
         indexed = vectors and len(chunk.embedding) == 4 * p.dim
         row = conn.execute(
@@ -145,14 +148,12 @@ def apply_document_upserted(conn: Connection, e: ev.Event, p: ev.DocumentUpserte
         ).lastrowid
         head, body = _head_body(p.title, chunk)
         fts.append((row, cjk_spaced(head), cjk_spaced(body)))
-        trigram.append((row, f"{head}\n{body}"))
         if indexed:
             vec.append((row, chunk.embedding))
             plain = Chunk(ordinal=chunk.ordinal, section=chunk.section, text=chunk.text, is_qa=chunk.is_qa,
                           answer=chunk.answer)
             cache.append((p.model, text_hash(embedding_text(p.title, plain)), chunk.embedding))
     conn.executemany("INSERT INTO kb_fts (rowid, head, body) VALUES (?, ?, ?)", fts)
-    conn.executemany("INSERT INTO kb_trigram (rowid, body) VALUES (?, ?)", trigram)
     conn.executemany("INSERT INTO kb_vectors (rowid, embedding) VALUES (?, ?)", vec)
     conn.executemany("INSERT OR IGNORE INTO kb_embedding_cache (model, text_hash, embedding) VALUES (?, ?, ?)", cache)
     _bump_version(conn)
@@ -233,27 +234,19 @@ def fts_query(query: str) -> str:
     content = [word for word in words if word not in STOPWORDS]
     terms = list(dict.fromkeys(content or words))
     for run in cjk_runs(query):
-        grams = cjk_bigrams(run) or ([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
-        terms.extend(" ".join(gram) for gram in dict.fromkeys(grams))
+        terms.extend(dict.fromkeys(_grams(run)))
     return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS])
 
 
-def trigram_query(query: str) -> str:
-    """A MATCH expression for ``kb_trigram``: the trigrams of the query's CJK runs, OR-ed."""
-    grams: dict[str, None] = {}
-    for run in cjk_runs(query):
-        for index in range(len(run) - 2):
-            grams[run[index:index + 3]] = None
-    return " OR ".join(f'"{gram}"' for gram in list(grams)[:MAX_QUERY_TERMS])
-
-
-def _ranked(conn: Connection, table: str, rank_expr: str, match: str, limit: int) -> list[int]:
+def _bm25_ranked(conn: Connection, match: str, limit: int) -> list[tuple[int, float]]:
+    """``(rowid, BM25 score)`` best first; the title/section column counts twice the body."""
     if not match:
         return []
     rows = conn.execute(
-        f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY {rank_expr} LIMIT ?", (match, limit)
+        "SELECT rowid, bm25(kb_fts, 2.0, 1.0) AS rank FROM kb_fts WHERE kb_fts MATCH ? ORDER BY rank LIMIT ?",
+        (match, limit),
     )
-    return [row for (row,) in rows]
+    return [(row, -rank) for row, rank in rows]  # FTS5's bm25() is negated: lower is better
 
 
 def _vector_ranked(conn: Connection, vector: bytes, limit: int) -> list[tuple[int, float]]:
@@ -272,48 +265,35 @@ def _hit(row: Sequence[Any], **ranks: Any) -> ChunkHit:
 
 
 def search_chunks(
-    conn: Connection, query: str, vector: bytes | None, k: int, *, candidates: int = 40, rrf_k: int = 60,
-    mode: SearchMode = "hybrid", vector_weight: float = 1.0, index: SignIndex | None = None,
+    conn: Connection, query: str, vector: bytes | None, k: int, *, candidates: int = 40,
+    lexical_weight: float = 0.35, mode: SearchMode = "hybrid", index: SignIndex | None = None,
 ) -> list[ChunkHit]:
     """The ``k`` best chunks for ``query`` (and its embedding ``vector``, float32 bytes).
 
-    BM25 over words and CJK bigrams and the trigram index make the lexical ranking (fused by RRF
-    when both match); with the vector KNN ranking, RRF again gives the order and ``score``.
-    ``vector_weight`` scales the vector ranking in the fusion (0 leaves it out); ``mode``
+    BM25 over words and CJK bigrams, and the vector KNN, each give ``candidates`` chunks;
+    :func:`~appliance.core.retrieval.convex_fusion` gives the order and ``score``. ``mode``
     restricts to one side, for evaluation. With an ``index`` (kept by a long-lived caller) the
     nearest chunks come from it instead of a ``vec0`` scan: the same result, much faster at scale.
     """
     limit = max(candidates, k)
-    lexical: list[int] = []
-    if mode != "vector":
-        by_words = _ranked(conn, "kb_fts", "bm25(kb_fts, 2.0, 1.0)", fts_query(query), limit)
-        by_trigram = _ranked(conn, "kb_trigram", "rank", trigram_query(query), limit)
-        lists = [ranking for ranking in (by_words, by_trigram) if ranking]
-        if len(lists) == 1:
-            lexical = lists[0]
-        elif lists:
-            lexical = [int(row) for row, _ in reciprocal_rank_fusion(
-                [[str(r) for r in ranking] for ranking in lists], k=rrf_k)][:limit]
+    lexical = _bm25_ranked(conn, fts_query(query), limit) if mode != "vector" else []
     nearest: list[tuple[int, float]] = []
     has_vectors = vector is not None and _has_vectors(conn)
-    weight = 1.0 if mode == "vector" else vector_weight
-    if mode != "bm25" and has_vectors and vector is not None and weight > 0:
+    if mode != "bm25" and has_vectors and vector is not None:
         if index is not None:
             index.refresh(conn, kb_version(conn), (vector_model(conn)[1] + 7) // 8)
         if index is not None and index.complete:
             nearest = index.nearest(conn, vector, limit)
         else:
             nearest = _vector_ranked(conn, vector, limit)
-    rankings = [([str(row) for row in lexical], 1.0), ([str(row) for row, _ in nearest], weight)]
-    used = [(ranking, w) for ranking, w in rankings if ranking]
-    fused = reciprocal_rank_fusion([r for r, _ in used], k=rrf_k, weights=[w for _, w in used])[:k]
+    fused = convex_fusion(lexical, nearest, lexical_weight=lexical_weight)[:k]
     if not fused:
         return []
     rows = [int(row) for row, _ in fused]
     similarity = dict(nearest)
     if has_vectors and vector is not None:
         similarity.update(similarities(conn, vector, [row for row in rows if row not in similarity]))
-    lexical_rank = {row: rank for rank, row in enumerate(lexical, start=1)}
+    lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
     vector_rank = {row: rank for rank, (row, _) in enumerate(nearest, start=1)}
     marks = ", ".join("?" for _ in rows)
     details = {

@@ -84,5 +84,9 @@ def test_eval_retrieval_on_the_demo_knowledge_base() -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report) >= {"recall_at_1", "recall_at_k", "mrr", "p99_ms"}
     modes = report["by_mode"]
-    assert modes["hybrid"]["recall_at_k"] >= max(modes["bm25"]["recall_at_k"], modes["vector"]["recall_at_k"])
-    assert report["recall_at_k"] >= 0.9
+    # Fusion ranks better than either index alone (first hit and mean reciprocal rank), and better
+    # than the plain character-BM25 baseline the report prints beside it.
+    for measure in ("recall_at_1", "mrr"):
+        assert modes["hybrid"][measure] >= max(modes["bm25"][measure], modes["vector"][measure]), measure
+        assert report[measure] > report["baselines"]["character_bm25"][measure], measure
+    assert report["recall_at_k"] >= 0.95

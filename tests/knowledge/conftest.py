@@ -41,13 +41,13 @@ class CountingEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
-    def embed_sync(self, texts: list[str]) -> np.ndarray:
+    def embed_sync(self, texts: list[str], *, passage: bool = False) -> np.ndarray:
         self.texts += len(texts)
-        return self.inner.embed_sync(texts)
+        return self.inner.embed_sync(texts, passage=passage)
 
-    async def embed(self, texts: list[str]) -> np.ndarray:
+    async def embed(self, texts: list[str], *, passage: bool = False) -> np.ndarray:
         self.texts += len(texts)
-        return await self.inner.embed(texts)
+        return await self.inner.embed(texts, passage=passage)
 
 
 @pytest.fixture

@@ -36,10 +36,22 @@ def test_paraphrases_score_higher_than_unrelated_english(embedder: LocalEmbedder
     assert cosine(v, 0, 1) > cosine(v, 0, 2) + 0.3
 
 
-def test_related_chinese_scores_higher_than_unrelated(embedder: LocalEmbedder) -> None:
-    # all-MiniLM-L6-v2's vocabulary has only ~240 CJK characters (others become [UNK]); these are in it.
-    v = embedder.embed_sync(["北京大学", "北京的大学", "山田花子"])
-    assert cosine(v, 0, 1) > cosine(v, 0, 2) + 0.3
+def test_chinese_paraphrases_score_higher_than_unrelated(embedder: LocalEmbedder) -> None:
+    v = embedder.embed_sync(["我的信用卡丢了怎么办", "银行卡遗失如何挂失", "周末营业吗"])
+    assert cosine(v, 0, 1) > 0.6
+    assert cosine(v, 0, 1) > cosine(v, 0, 2) + 0.25
+
+
+def test_a_question_finds_its_answer_across_languages(embedder: LocalEmbedder) -> None:
+    question = embedder.embed_sync(["信用卡年费可以退吗"])[0]
+    passages = embedder.embed_sync(["The annual card fee is refunded if you close the card within 30 days.",
+                                    "Our branches open at 9 am on weekdays."], passage=True)
+    assert float(passages[0] @ question) > float(passages[1] @ question) + 0.2
+
+
+def test_the_model_file_says_how_texts_are_prepared(embedder: LocalEmbedder) -> None:
+    assert embedder.prepare("ＡＢＣ　退款", passage=False) == "query: ABC 退款"  # NFKC: full-width folded
+    assert embedder.prepare("退款", passage=True) == "passage: 退款"
 
 
 def test_a_batch_equals_one_by_one(embedder: LocalEmbedder) -> None:
@@ -47,7 +59,8 @@ def test_a_batch_equals_one_by_one(embedder: LocalEmbedder) -> None:
              "a " * 600]  # the last one is cut to the 512-token context
     batch = embedder.embed_sync(texts)
     single = np.vstack([embedder.embed_sync([text]) for text in texts])
-    np.testing.assert_allclose(batch, single, atol=1e-3)
+    # llama.cpp quantises activations per batch: the same vectors up to rounding
+    assert np.min(np.sum(batch * single, axis=1)) > 0.999
 
 
 def test_an_over_long_text_is_truncated_not_fatal(embedder: LocalEmbedder) -> None:
@@ -63,9 +76,9 @@ async def test_async_embed_runs_off_the_event_loop(embedder: LocalEmbedder) -> N
     seen: list[int] = []
     original = embedder.embed_sync
 
-    def spy(texts: list[str]) -> np.ndarray:
+    def spy(texts: list[str], *, passage: bool = False) -> np.ndarray:
         seen.append(threading.get_ident())
-        return original(texts)
+        return original(texts, passage=passage)
 
     embedder.embed_sync = spy  # type: ignore[method-assign]
     try:

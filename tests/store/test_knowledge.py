@@ -1,7 +1,7 @@
 """Knowledge-base tables through the real store: events in, hybrid search out.
 
 Vectors here are deterministic stand-ins (word hashing), so these tests pin the SQL side:
-indexing, BM25/trigram/vector fusion, query sanitising, last-writer-wins and replication.
+indexing, BM25/vector fusion, query sanitising, last-writer-wins and replication.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_hybrid_search_english_and_chinese(store: Store) -> None:
     store.append_sync(CARDS, ZH, FAQ)
     assert search(store, "lost card")[0] == "doc_cards-0"
     assert search(store, "how long does card delivery take")[0] == "doc_cards-1"
-    assert search(store, "银行卡丢失怎么办")[0] == "doc_zh-0"  # trigram + bigram phrases
+    assert search(store, "银行卡丢失怎么办")[0] == "doc_zh-0"  # character bigrams
     assert search(store, "年费")[0] == "doc_zh-1"  # two CJK characters: bigram fallback
     assert search(store, "卡")  # a single character still matches something
     hits = store.read_sync(lambda conn: kb.search_chunks(conn, "close my account", vector("close my account"), 2))
@@ -83,17 +83,18 @@ def test_hybrid_search_english_and_chinese(store: Store) -> None:
     assert top.vector_similarity is not None and top.vector_similarity > 0.5
 
 
-def test_modes_and_vector_weight(store: Store) -> None:
+def test_modes_and_lexical_weight(store: Store) -> None:
     store.append_sync(CARDS, ZH)
     bm25 = store.read_sync(lambda conn: kb.search_chunks(conn, "contactless limit", None, 3, mode="bm25"))
     assert bm25[0].chunk_id == "doc_cards-2" and all(hit.vector_rank is None for hit in bm25)
     nearest = store.read_sync(lambda conn: kb.search_chunks(
         conn, "contactless limit", vector("contactless limit"), 3, mode="vector"))
     assert nearest[0].chunk_id == "doc_cards-2" and all(hit.bm25_rank is None for hit in nearest)
-    unweighted = store.read_sync(lambda conn: kb.search_chunks(
-        conn, "银行卡丢失", vector("银行卡丢失"), 3, vector_weight=0.0))
-    assert all(hit.vector_rank is None for hit in unweighted)
-    assert unweighted[0].vector_similarity is not None  # still reported, for relevance and traces
+    wording = store.read_sync(lambda conn: kb.search_chunks(
+        conn, "银行卡丢失", vector("银行卡丢失"), 3, lexical_weight=1.0))
+    ranks = [hit.bm25_rank for hit in wording if hit.bm25_rank is not None]
+    assert ranks == sorted(ranks) and wording[0].bm25_rank == 1  # BM25's order; vector-only hits after
+    assert wording[0].vector_similarity is not None  # still reported, for relevance and traces
 
 
 @pytest.mark.parametrize("query", [
@@ -108,9 +109,9 @@ def test_user_text_never_breaks_the_query(store: Store, query: str) -> None:
 def test_fts_queries_are_sanitised() -> None:
     assert kb.fts_query('lost "card" OR fee*') == '"lost" OR "card" OR "fee"'
     assert kb.fts_query("the of") == '"the" OR "of"'  # only stop words: keep them
-    assert kb.fts_query("信用卡") == '"信 用" OR "用 卡"'
-    assert kb.trigram_query("信用卡丢失") == '"信用卡" OR "用卡丢" OR "卡丢失"'
-    assert kb.trigram_query("lost card") == ""
+    assert kb.fts_query("信用卡") == '"信用" OR "用卡"'
+    assert kb.fts_query("卡") == '"卡"'
+    assert kb.cjk_spaced("我的iPhone信用卡") == " 我的 iPhone 信用 用卡 "
 
 
 def test_version_bumps_and_removal(store: Store) -> None:
