@@ -2,12 +2,14 @@
 
 Nothing here is global: tests build as many runtimes as they like. ``start()`` opens the store
 at once and loads the models on worker threads in the background; until they are loaded
-``ready`` is False, ``/readyz`` answers 503 and chats are refused with a clear 503.
+``ready`` is False and ``/readyz`` answers 503; a chat sent meanwhile waits for them up to one turn
+budget, then is refused with a clear 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -218,6 +220,11 @@ class Runtime:
     ) -> ChatOutcome:
         started = time.perf_counter()
         try:
+            if not self.ready and self.load_error is None and self._loading is not None:
+                # A message sent while the models load (a restart with visitors connected) waits
+                # for them rather than failing, for up to one turn budget.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._loading), self.config.engine.turn_budget_s)
             if not self.ready:
                 raise Unavailable(self.load_error or "the appliance is starting: models are still loading")
             outcome = await self.conversations.chat(

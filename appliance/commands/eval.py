@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from appliance.commands._progress import IngestBar
-from appliance.core.config import IntentsConfig, KnowledgeConfig
+from appliance.core.baselines import CharacterBM25, logistic_regression
+from appliance.core.config import KnowledgeConfig
 from appliance.core.errors import InputError
 from appliance.core.intents import IntentModel
 from appliance.knowledge import KnowledgeService, embedding_model_id, read_examples_csv
@@ -37,8 +38,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     intents = kinds.add_parser("intents", help="train on TRAIN.csv, test on TEST.csv (header text,label)")
     intents.add_argument("--train", type=Path, required=True)
     intents.add_argument("--test", type=Path, required=True)
-    intents.add_argument("--oos-threshold", type=float, default=IntentsConfig().oos_threshold)
-    intents.add_argument("--min-similarity", type=float, default=IntentsConfig().min_similarity)
     intents.set_defaults(run=run_intents)
 
     retrieval = kinds.add_parser("retrieval", help="ingest --kb into a temporary store and score --queries")
@@ -99,11 +98,13 @@ def run_intents(args: argparse.Namespace) -> int:
     closed = correct = in_scope_correct = oos = oos_caught = 0
     latencies: list[float] = []
     math_latencies: list[float] = []
+    test_vectors = []
     for text, label in test:
         begin = time.perf_counter()
         vector = embedder.embed_sync([text])[0]
         embedded = time.perf_counter()
-        prediction = model.predict(text, vector, oos_threshold=args.oos_threshold, min_similarity=args.min_similarity)
+        test_vectors.append(vector)
+        prediction = model.predict(text, vector)
         done = time.perf_counter()
         latencies.append((done - begin) * 1000)
         math_latencies.append((done - embedded) * 1000)
@@ -115,6 +116,8 @@ def run_intents(args: argparse.Namespace) -> int:
             oos += 1
             oos_caught += not prediction.in_scope
     embedder.close()
+    baseline = logistic_regression(np.vstack(vectors), [label for _, label in train], np.vstack(test_vectors))
+    baseline_correct = sum(guess == label for guess, (_, label) in zip(baseline, test, strict=True) if label in known)
     result: dict[str, Any] = {
         "accuracy": round(correct / closed, 4) if closed else None,
         "in_scope_accuracy": round(in_scope_correct / closed, 4) if closed else None,
@@ -126,34 +129,58 @@ def run_intents(args: argparse.Namespace) -> int:
         "train_s": round(train_s, 2),
         "classifier_p50_ms": _percentile(math_latencies, 50),  # without the embedding
         "classifier_p99_ms": _percentile(math_latencies, 99),
-        "oos_threshold": args.oos_threshold,
-        "min_similarity": args.min_similarity,
+        # The out-of-scope gate learned from held-out training examples.
+        "gate": {"confidence": model.gate.confidence, "similarity": model.gate.similarity},
+        # The same embeddings, a plain softmax regression, no out-of-scope detection.
+        "baselines": {"logistic_regression": {"accuracy": round(baseline_correct / closed, 4) if closed else None}},
     }
     print(json.dumps(result))
     return 0
+
+
+class _Scores:
+    def __init__(self) -> None:
+        self.first = self.reciprocal = 0.0
+        self.found = 0
+
+    def add(self, documents: list[str], expected: str) -> None:
+        rank = next((i for i, document in enumerate(documents, start=1) if expected.lower() in document.lower()),
+                    None)
+        if rank is not None:
+            self.found += 1
+            self.first += rank == 1
+            self.reciprocal += 1 / rank
+
+    def summary(self, n: int) -> dict[str, float]:
+        return {"recall_at_1": round(self.first / n, 4), "recall_at_k": round(self.found / n, 4),
+                "mrr": round(self.reciprocal / n, 4)}
+
+
+async def _character_bm25(service: KnowledgeService, queries: list[tuple[str, str]], k: int) -> dict[str, Any]:
+    """The plain baseline on the same chunks: character BM25 (see ``core.baselines``)."""
+    chunks = [hit for document in await service.list_documents() for hit in await service.chunks(document.document_id)]
+    index = CharacterBM25([f"{hit.section}\n{hit.text}\n{hit.answer}" for hit in chunks])
+    scores = _Scores()
+    for query, expected in queries:
+        scores.add([chunks[i].document for i in index.rank(query)[:k]], expected)
+    return {**scores.summary(len(queries)), "k": k}
 
 
 async def _score_retrieval(
     service: KnowledgeService, queries: list[tuple[str, str]], k: int, mode: SearchMode,
 ) -> dict[str, Any]:
     await service.search(queries[0][0], k, mode=mode)  # warm-up
-    first = reciprocal = 0.0
-    found = 0
+    scores = _Scores()
     latencies: list[float] = []
     for query, expected in queries:
         begin = time.perf_counter()
         hits = await service.search(query, k, mode=mode)
         latencies.append((time.perf_counter() - begin) * 1000)
-        rank = next((i for i, hit in enumerate(hits, start=1) if expected.lower() in hit.document.lower()), None)
-        if rank is not None:
-            found += 1
-            first += rank == 1
-            reciprocal += 1 / rank
+        scores.add([hit.document for hit in hits], expected)
     n = len(queries)
     return {
-        "recall_at_1": round(first / n, 4), "recall_at_k": round(found / n, 4), "mrr": round(reciprocal / n, 4),
-        "p99_ms": _percentile(latencies, 99), "p50_ms": _percentile(latencies, 50), "k": k, "mode": mode,
-        "n_queries": n,
+        **scores.summary(n), "p99_ms": _percentile(latencies, 99), "p50_ms": _percentile(latencies, 50), "k": k,
+        "mode": mode, "n_queries": n,
     }
 
 
@@ -175,6 +202,7 @@ def run_retrieval(args: argparse.Namespace) -> int:
             print(f"ingested {report.count('added')} files, {report.chunks} chunks in {report.elapsed_s:.1f} s",
                   file=sys.stderr)
             result = asyncio.run(_score_retrieval(service, queries, max(args.k, 1), args.mode))
+            result["baselines"] = {"character_bm25": asyncio.run(_character_bm25(service, queries, max(args.k, 1)))}
             if args.compare:
                 result["by_mode"] = {
                     mode: asyncio.run(_score_retrieval(service, queries, max(args.k, 1), mode))

@@ -7,6 +7,7 @@ directory of the config file by :func:`Config.resolve`.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,8 @@ import msgspec
 
 from appliance.core.errors import ConfigError
 from appliance.core.rules import Rule
+
+log = logging.getLogger(__name__)
 
 
 class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -121,13 +124,10 @@ class KnowledgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     min_relevance: float = 0.35
     # A hit is also relevant when it holds at least this share of the query's content terms.
     min_term_coverage: float = 0.5
-    # Candidates taken from each index (BM25, trigram, vector) before rank fusion, and RRF's k.
+    # Candidates taken from each index (BM25, vector) before fusion, and the weight of BM25 in it
+    # (the vector side gets the rest).
     candidates: int = 40
-    rrf_k: int = 60
-    # Weight of the vector ranking (and of vector similarity in relevance decisions) for a query
-    # written in CJK, against 1.0 for other text: the built-in embedding model is English-only.
-    # Mixed queries get a weight in between. Set 1.0 with a multilingual embedding model.
-    cjk_vector_weight: float = 0.0
+    lexical_weight: float = 0.35
     # Texts per embedding call when ingesting.
     embed_batch: int = 32
 
@@ -142,10 +142,6 @@ class IntentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 
 class IntentsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    oos_threshold: float = 0.5
-    # An utterance is out of scope unless it is at least this similar to one example of the
-    # chosen intent (mean of embedding cosine and character n-gram cosine).
-    min_similarity: float = 0.4
     examples_csv: str = ""
     intents: list[IntentConfig] = msgspec.field(default_factory=list)
 
@@ -190,13 +186,27 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 _PATH_RE = re.compile(r"at `\$\.?([^`]*)`")
 
+# Keys earlier versions wrote into config.toml that no longer mean anything: ignored with a
+# warning, so a node upgraded in place still starts. (section, key): what replaced it.
+RETIRED_KEYS: dict[tuple[str, str], str] = {
+    ("knowledge", "rrf_k"): "knowledge.lexical_weight",
+    ("knowledge", "cjk_vector_weight"): "nothing: vectors are trusted in every language",
+    ("intents", "oos_threshold"): "thresholds learned from held-out examples",
+    ("intents", "min_similarity"): "thresholds learned from held-out examples",
+}
+
 
 def decode_config(text: str, source: str) -> Config:
     """Decode TOML text into a Config; errors name the file and the key."""
     try:
-        if "base_dir" in msgspec.toml.decode(text.encode()):
+        raw = msgspec.toml.decode(text.encode())
+        if "base_dir" in raw:
             raise ConfigError(f"{source}: unknown key 'base_dir'")
-        config = msgspec.toml.decode(text.encode(), type=Config)
+        for (section, key), replacement in RETIRED_KEYS.items():
+            if isinstance(raw.get(section), dict) and raw[section].pop(key, None) is not None:
+                log.warning("%s: key '%s.%s' is no longer used (replaced by %s); ignored", source, section, key,
+                            replacement)
+        config = msgspec.convert(raw, type=Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(str(exc))}") from None
     except msgspec.DecodeError as exc:

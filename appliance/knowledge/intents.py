@@ -138,9 +138,7 @@ class IntentService:
         if model is None or not text.strip():
             return None
         vector = self.embedder.embed_sync([text])[0]
-        return model.predict(
-            text, vector, oos_threshold=self.config.oos_threshold, min_similarity=self.config.min_similarity,
-        )
+        return model.predict(text, vector)
 
     async def classify(self, text: str) -> IntentMatch:
         prediction = await asyncio.to_thread(self.predict_sync, text)

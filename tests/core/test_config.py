@@ -104,3 +104,14 @@ def test_config_path_comes_from_the_environment(tmp_path: Path) -> None:
                      env={"APPLIANCE_CONFIG": str(tmp_path / "env.toml")})
     assert result.returncode == 2
     assert "env.toml" in result.stderr
+
+
+def test_keys_an_older_version_wrote_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    text = "[knowledge]\nrrf_k = 60\ntop_k = 3\n[intents]\noos_threshold = 0.5\nmin_similarity = 0.4\n"
+    with caplog.at_level("WARNING"):
+        config = decode_config(text, "old.toml")
+    assert config.knowledge.top_k == 3
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert "knowledge.rrf_k" in warned and "intents.oos_threshold" in warned and "old.toml" in warned
+    with pytest.raises(ConfigError, match="unknown key 'knowledge.rrf_kk'"):
+        decode_config("[knowledge]\nrrf_kk = 60\n", "typo.toml")

@@ -1,7 +1,8 @@
 """The intent classifier's math, with stand-in embeddings (a deterministic bag-of-words projection).
 
 Accuracy on Banking77 with the real embedding model is measured by ``appliance eval intents``
-(see the README); these tests pin the behaviour: training, prediction, the out-of-scope gate.
+(see the README); these tests pin the behaviour: training, prediction, the out-of-scope gate learned from
+held-out examples.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 
-from appliance.core.intents import IntentModel, hashed_counts, normalise, train_softmax
+from appliance.core.intents import FALLBACK_GATE, Gate, IntentModel, hashed_counts, normalise, train_softmax
 
 DIM = 64
 
@@ -43,8 +44,8 @@ def train() -> IntentModel:
     return IntentModel.train(texts, labels, np.vstack([embed(t) for t in texts]))
 
 
-def predict(model: IntentModel, text: str, *, min_similarity: float = 0.3) -> tuple[str | None, bool]:
-    prediction = model.predict(text, embed(text), oos_threshold=0.5, min_similarity=min_similarity)
+def predict(model: IntentModel, text: str) -> tuple[str | None, bool]:
+    prediction = model.predict(text, embed(text))
     return prediction.label, prediction.in_scope
 
 
@@ -70,11 +71,28 @@ def test_unrelated_text_is_out_of_scope() -> None:
 
 def test_confidence_and_similarity_are_reported() -> None:
     model = train()
-    exact = model.predict("where is my order", embed("where is my order"), oos_threshold=0.5, min_similarity=0.3)
+    exact = model.predict("where is my order", embed("where is my order"))
     assert exact.label == "order_status" and exact.similarity == pytest.approx(1.0, abs=1e-3)
-    assert 0.5 < exact.confidence <= 1.0
-    strict = model.predict("where is my order", embed("where is my order"), oos_threshold=1.01, min_similarity=0)
-    assert not strict.in_scope  # an impossible threshold rejects everything
+    assert 0.5 < exact.confidence <= 1.0 and exact.in_scope
+
+
+def test_the_gate_is_learned_from_held_out_examples_not_fixed() -> None:
+    model = train()
+    assert model.gate != FALLBACK_GATE
+    assert 0.0 <= model.gate.confidence < 1.0 and 0.0 < model.gate.similarity < 1.0
+    # Examples unlike one another within each intent teach a gate that lets more through.
+    texts = [text for examples in EXAMPLES.values() for text in examples]
+    labels = [label for label, examples in EXAMPLES.items() for _ in examples]
+    scrambled = np.vstack([embed(f"{t} {i}") for i, t in enumerate(texts)])
+    assert IntentModel.train(texts, labels, scrambled).gate != model.gate
+
+
+def test_an_impossible_gate_rejects_everything() -> None:
+    texts = [text for examples in EXAMPLES.values() for text in examples]
+    labels = [label for label, examples in EXAMPLES.items() for _ in examples]
+    model = IntentModel.train(texts, labels, np.vstack([embed(t) for t in texts]))
+    model.gate = Gate(confidence=1.01, similarity=0.0)
+    assert not model.predict("where is my order", embed("where is my order")).in_scope
 
 
 def test_a_single_intent_relies_on_similarity() -> None:

@@ -116,7 +116,7 @@ def test_bad_model_commands_exit_2_with_one_line_and_change_nothing(node: Node, 
             assert words in line, (args, line)
         assert node.cli("model", "list").stdout == listing
         wait_routing(server, admin, "model use up1", active="up1")
-        assert chat(server, "Still there?")["reply"]["source"] == "llm"
+        assert chat(server, "How do I close my account?")["reply"]["source"] == "llm"
 
 
 def test_admin_api_routes_models_and_the_audit_chain_shows_tampering(node: Node, tmp_path: Path) -> None:
