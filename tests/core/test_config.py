@@ -113,5 +113,5 @@ def test_keys_an_older_version_wrote_are_ignored_with_a_warning(caplog: pytest.L
     assert config.knowledge.top_k == 3
     warned = " ".join(record.getMessage() for record in caplog.records)
     assert "knowledge.rrf_k" in warned and "intents.oos_threshold" in warned and "old.toml" in warned
-    with pytest.raises(ConfigError, match="unknown key 'knowledge.rrf_kk'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'knowledge\.rrf_kk'"):
         decode_config("[knowledge]\nrrf_kk = 60\n", "typo.toml")
