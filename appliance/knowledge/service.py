@@ -35,6 +35,7 @@ from appliance.ingest import UnreadableDocument, discover, read_document
 from appliance.ingest.files import read_bytes
 from appliance.store import Store
 from appliance.store import knowledge as kb
+from appliance.store.db import Connection
 from appliance.store.vector_index import SignIndex
 
 # Bumped when readers or chunking change in a way that should re-chunk every file on re-add.
@@ -133,11 +134,16 @@ class KnowledgeService:
         vector = None
         if mode != "bm25":
             vector = vector_bytes((await self.embedder.embed([query]))[0])
-        config = self.config
-        return await self.store.read(lambda conn: kb.search_chunks(
-            conn, query, vector, k, candidates=config.candidates, lexical_weight=config.lexical_weight,
-            mode=mode, index=self._index,
-        ))
+        config, model = self.config, self.model_id
+
+        def search(conn: Connection) -> list[ChunkHit]:
+            # Vectors another embedding model wrote (a node upgraded in place) mean nothing to this
+            # one's query: BM25 only until the documents are added again (`appliance kb add`).
+            usable = vector if kb.vector_model(conn)[0] in (model, "") else None
+            return kb.search_chunks(conn, query, usable, k, candidates=config.candidates,
+                                    lexical_weight=config.lexical_weight, mode=mode, index=self._index)
+
+        return await self.store.read(search)
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -142,3 +142,16 @@ async def test_intents_route_handoff_and_retrain(tmp_path: Path, store: Store, c
     empty = IntentService(counting, IntentsConfig())
     await empty.start()
     assert (await empty.classify("hello")).in_scope is False
+
+
+async def test_vectors_of_another_embedding_model_are_not_compared_until_re_added(
+    tmp_path: Path, store: Store, counting: CountingEmbedder,
+) -> None:
+    docs = make_library(tmp_path)
+    await KnowledgeService(store, counting, CONFIG, model_id="old-model").add_paths([docs], lambda _: None)
+    upgraded = KnowledgeService(store, counting, CONFIG, model_id="new-model")  # same dimension, other space
+    hits = await upgraded.search("my card was stolen", 3)
+    assert hits[0].document == "cards.md" and all(hit.vector_similarity is None for hit in hits)
+    await upgraded.add_paths([docs], lambda _: None)  # re-added: embedded again by the new model
+    hits = await upgraded.search("my card was stolen", 3)
+    assert hits[0].document == "cards.md" and hits[0].vector_similarity is not None
