@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from appliance.core.intents import normalise, train_softmax
-from appliance.core.retrieval import cjk_runs, word_terms
+from appliance.core.retrieval import character_bigrams, cjk_runs, word_terms
 
 K1 = 1.2
 B = 0.75
@@ -26,7 +26,7 @@ def bm25_terms(text: str) -> list[str]:
     text = normalise(text)
     terms = word_terms(text)
     for run in cjk_runs(text):
-        terms.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+        terms.extend(character_bigrams(run))
     return terms
 
 

@@ -27,7 +27,7 @@ import msgspec
 
 from appliance.core import events as ev
 from appliance.core.chunking import CJK_CHAR, Chunk, embedding_text, text_hash
-from appliance.core.retrieval import STOPWORDS, cjk_runs, convex_fusion, word_terms
+from appliance.core.retrieval import STOPWORDS, character_bigrams, cjk_runs, convex_fusion, word_terms
 from appliance.core.types import ChunkHit
 from appliance.store.db import Connection
 from appliance.store.vector_index import SignIndex, sign_code, similarities
@@ -113,11 +113,7 @@ def _delete_chunks(conn: Connection, document_id: str) -> None:
 def cjk_spaced(text: str) -> str:
     """Text as indexed in ``kb_fts``: each run of CJK characters as its overlapping character
     bigrams (a lone character as itself), so BM25 counts bigrams as it counts words."""
-    return _CJK_RUN.sub(lambda run: f" {' '.join(_grams(run.group()))} ", text)
-
-
-def _grams(run: str) -> list[str]:
-    return [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
+    return _CJK_RUN.sub(lambda run: f" {' '.join(character_bigrams(run.group()))} ", text)
 
 
 def _head_body(title: str, chunk: ev.KnowledgeChunk) -> tuple[str, str]:
@@ -234,7 +230,7 @@ def fts_query(query: str) -> str:
     content = [word for word in words if word not in STOPWORDS]
     terms = list(dict.fromkeys(content or words))
     for run in cjk_runs(query):
-        terms.extend(dict.fromkeys(_grams(run)))
+        terms.extend(dict.fromkeys(character_bigrams(run)))
     return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS])
 
 
