@@ -42,7 +42,7 @@ from appliance.knowledge import IntentService, KnowledgeService, embedding_model
 from appliance.local_model.chat import LocalChat
 from appliance.local_model.embedder import LocalEmbedder
 from appliance.local_model.memo import RecentEmbeddings
-from appliance.local_model.paths import CHAT_FILE, EMBED_FILE, ModelMissing, builtin_model_dir
+from appliance.local_model.paths import EMBED_FILE, ModelMissing, builtin_chat_path, builtin_model_dir
 from appliance.local_model.provider import BuiltinChatProvider
 from appliance.node import NodeIdentity
 from appliance.providers.http_tool import http_tool
@@ -153,7 +153,8 @@ class Runtime:
 
     async def _load_models(self) -> None:
         models = self.config.models
-        chat_path = self.model_path(models.chat_path, CHAT_FILE)
+        chat_path = (self.config.resolve(models.chat_path) if models.chat_path
+                     else builtin_chat_path(models.builtin_chat))
 
         def load_chat() -> LocalChat:
             return LocalChat.load(chat_path, threads=models.chat_threads, n_ctx=models.chat_context)
@@ -220,13 +221,9 @@ class Runtime:
     ) -> ChatOutcome:
         started = time.perf_counter()
         try:
-            if not self.ready and self.load_error is None and self._loading is not None:
-                # A message sent while the models load (a restart with visitors connected) waits
-                # for them rather than failing, for up to one turn budget.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._loading), self.config.engine.turn_budget_s)
-            if not self.ready:
-                raise Unavailable(self.load_error or "the appliance is starting: models are still loading")
+            # A message sent while the models load (a restart with visitors connected) waits for
+            # them rather than failing, for up to one turn budget.
+            await self.wait_ready(self.config.engine.turn_budget_s)
             outcome = await self.conversations.chat(
                 text, conversation_id=conversation_id, visitor_token=visitor_token, attachments=attachments,
                 on_token=on_token, language=language, profile=profile,
@@ -237,6 +234,14 @@ class Runtime:
         self.metrics.turns.inc(source=outcome.reply.source if outcome.reply else "human")
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
         return outcome
+
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait for the models to load (at most ``timeout_s``); Unavailable if they did not."""
+        if not self.ready and self.load_error is None and self._loading is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._loading), timeout_s)
+        if not self.ready:
+            raise Unavailable(self.load_error or "the appliance is starting: models are still loading")
 
     def render_metrics(self) -> str:
         transactions, items = self.store.write_stats

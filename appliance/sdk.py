@@ -6,7 +6,7 @@ from pathlib import Path
 
 from appliance.core.routing import ModelSpec
 from appliance.local_model.chat import LocalChat
-from appliance.local_model.paths import CHAT_FILE, builtin_model_dir
+from appliance.local_model.paths import builtin_chat_path
 from appliance.local_model.provider import BuiltinChatProvider
 from appliance.providers.openai import OpenAIProvider, make_session
 
@@ -25,5 +25,5 @@ def openai_model(
 
 
 def builtin_model(path: Path | None = None, *, threads: int = 2, n_ctx: int = 2048) -> BuiltinChatProvider:
-    """The bundled SmolLM2-135M-Instruct (or any GGUF chat model), on its own worker thread."""
-    return BuiltinChatProvider(LocalChat.load(path or builtin_model_dir() / CHAT_FILE, threads=threads, n_ctx=n_ctx))
+    """The built-in Qwen2.5-Coder-1.5B-Instruct (or any GGUF chat model), on its own worker thread."""
+    return BuiltinChatProvider(LocalChat.load(path or builtin_chat_path(), threads=threads, n_ctx=n_ctx))

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# One-file build: dist/appliance, a single executable with the built-in models inside.
+# One-file build: dist/appliance, a single executable with the small built-in models inside, and
+# dist/models/chat.gguf, the standard built-in chat model (1.1 GB), which the binary finds beside
+# itself. Ship both; without dist/models/ set `builtin_chat = "small"` in [models].
 #
 #   build/build.sh            build (incremental: PyInstaller reuses build/work), then smoke-test
 #   build/build.sh --clean    rebuild from scratch (empties build/work first)
@@ -43,6 +45,11 @@ say "PyInstaller (build/appliance.spec -> dist/appliance)"
 started=$(date +%s)
 .venv/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/work build/appliance.spec
 say "built dist/appliance ($(( $(stat -c %s dist/appliance) / 1000000 )) MB) in $(( $(date +%s) - started ))s"
+# The standard chat model lies beside the binary (a hard link where the file system allows one).
+mkdir -p dist/models
+rm -f dist/models/chat.gguf
+ln appliance/local_model/models/chat.gguf dist/models/chat.gguf 2>/dev/null \
+    || cp appliance/local_model/models/chat.gguf dist/models/chat.gguf
 
 if [ "$smoke" -eq 1 ]; then
     say "smoke test (build/smoke.py)"

@@ -71,6 +71,9 @@ def init_node(directory: Path, *extra: str) -> Node:
     # visitors as one. tests/web/test_limits.py puts them back where they are the subject.
     for limit in PER_ADDRESS_LIMITS:
         node.edit_config(f"{limit} = ", f"{limit} = 1000000 # ")
+    # Most tests are about the engine's mechanics, which the small built-in model exercises in a
+    # fraction of the time; tests/engine/test_builtin_answers.py judges what the standard one says.
+    node.edit_config('builtin_chat = "standard"', 'builtin_chat = "small"')
     return node
 
 

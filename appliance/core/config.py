@@ -86,9 +86,11 @@ class DeskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 
 class ModelsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    # The built-in chat model when chat_path is empty: "standard" (Qwen2.5-Coder-1.5B) or "small" (SmolLM2-135M).
+    builtin_chat: Literal["standard", "small"] = "standard"
     chat_path: str = ""
     embedding_path: str = ""
-    chat_threads: int = 1
+    chat_threads: int = 2
     chat_preload: bool = False
     embedding_threads: int = 1
     chat_context: int = 2048

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
+from typing import Literal
 
 from appliance.core.errors import Unavailable
 
 SETUP_COMMAND = "python build/assemble_models.py"
 CHAT_FILE = "chat.gguf"
+SMALL_CHAT_FILE = "chat-small.gguf"
 EMBED_FILE = "embed.gguf"
 MANIFEST_FILE = "manifest.json"
 
@@ -31,6 +34,19 @@ class ModelCorrupt(ModelMissing):
 def builtin_model_dir() -> Path:
     """The folder ``build/assemble_models.py`` fills; PyInstaller bundles it at the same package path."""
     return Path(__file__).parent / "models"
+
+
+def builtin_chat_path(choice: Literal["standard", "small"] = "standard") -> Path:
+    """The built-in chat model's file: the standard one (Qwen2.5-Coder-1.5B-Instruct) or the small one.
+
+    The one-file binary carries the small model inside; the standard one (1.1 GB) lies beside it in
+    ``models/``, so a start does not unpack a gigabyte into the temporary folder.
+    """
+    name = SMALL_CHAT_FILE if choice == "small" else CHAT_FILE
+    bundled = builtin_model_dir() / name
+    if bundled.is_file() or not getattr(sys, "frozen", False):
+        return bundled
+    return Path(sys.executable).resolve().parent / "models" / name
 
 
 def sha256_file(path: Path) -> str:

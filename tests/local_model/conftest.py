@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.local_model import CHAT_FILE, EMBED_FILE, LocalChat, LocalEmbedder, builtin_model_dir
+from appliance.local_model import EMBED_FILE, SMALL_CHAT_FILE, LocalChat, LocalEmbedder, builtin_model_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSEMBLER = ROOT / "build" / "assemble_models.py"
@@ -30,6 +30,7 @@ def embedder(models_dir: Path) -> Iterator[LocalEmbedder]:
 
 @pytest.fixture(scope="session")
 def chat(models_dir: Path) -> Iterator[LocalChat]:
-    model = LocalChat.load(models_dir / CHAT_FILE, threads=2, n_ctx=2048)
+    """The small model: these tests are about the worker's mechanics, not what it says."""
+    model = LocalChat.load(models_dir / SMALL_CHAT_FILE, threads=2, n_ctx=2048)
     yield model
     model.close()

