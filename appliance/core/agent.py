@@ -20,8 +20,8 @@ from typing import Literal
 import msgspec
 
 from appliance.core import prompts
+from appliance.core.answer_checks import degenerate, first_sentences, grounding, is_refusal
 from appliance.core.cache import CACHEABLE_SOURCES, cache_key
-from appliance.core.chunking import split_sentences
 from appliance.core.config import KnowledgeConfig
 from appliance.core.errors import AllProvidersFailed
 from appliance.core.language import detect
@@ -38,7 +38,7 @@ from appliance.core.ports import (
     TokenSink,
 )
 from appliance.core.redaction import redact_trace
-from appliance.core.retrieval import citations, content_terms, direct_answer, extract_answer, relevant_hits
+from appliance.core.retrieval import citations, direct_answer, extract_answer, relevant_hits
 from appliance.core.router import StreamInterrupted
 from appliance.core.rules import Rule, RuleSet
 from appliance.core.tools import REFUSED, Tool, call_tool
@@ -242,13 +242,7 @@ class Agent:
             await _emit(on_token, reply.text)
             return await self._finish(Turn(reply=reply, trace=trace), key if cacheable else None)
         if kb_version and not relevant and trace.intent is None:
-            trace.fallbacks.append("nothing relevant in the knowledge base")
-            streak = turn.low_confidence_streak + 1
-            if streak >= self.settings.low_confidence_handoffs:
-                return self._handoff(turn, trace, f"low confidence {streak} turns in a row", "handoff")
-            reply = Reply(text=phrase("no_answer", trace.language), source="no_answer")
-            await _emit(on_token, reply.text)
-            return Turn(reply=reply, trace=trace, low_confidence=True)
+            return await self._no_answer(turn, trace, "nothing relevant in the knowledge base", on_token)
 
         store_key = key if cacheable else None
         if (answered := await self._ask_llm(turn, trace, clock, relevant, on_token)) is not None:
@@ -257,12 +251,24 @@ class Agent:
             return await self._finish(local, store_key)
         return await self._degrade(turn, trace, relevant, on_token)
 
+    async def _no_answer(self, turn: TurnInput, trace: Trace, why: str, on_token: TokenSink | None) -> Turn:
+        """The knowledge base has no answer: say so, and hand off once it happened too often in a row."""
+        trace.fallbacks.append(why)
+        streak = turn.low_confidence_streak + 1
+        if streak >= self.settings.low_confidence_handoffs:
+            return self._handoff(turn, trace, f"low confidence {streak} turns in a row", "handoff")
+        reply = Reply(text=phrase("no_answer", trace.language), source="no_answer")
+        await _emit(on_token, reply.text)
+        return Turn(reply=reply, trace=trace, low_confidence=True)
+
     async def _degrade(
         self, turn: TurnInput, trace: Trace, relevant: list[ChunkHit], on_token: TokenSink | None
     ) -> Turn:
-        if relevant and (quote := extract_answer(turn.text, relevant[0])):
-            reply = Reply(text=quote, source="extractive", citations=citations(relevant[:1]))
-            trace.fallbacks.append(f"extractive answer from {relevant[0].chunk_id}")
+        # A quote is verbatim, so only a passage in the visitor's language can give one.
+        quotable = next((hit for hit in relevant if detect(hit.text) == trace.language), None)
+        if quotable is not None and (quote := extract_answer(turn.text, quotable)):
+            reply = Reply(text=quote, source="extractive", citations=citations([quotable]))
+            trace.fallbacks.append(f"extractive answer from {quotable.chunk_id}")
             await _emit(on_token, reply.text)
             return Turn(reply=reply, trace=trace)
         if (ruled := await self._apply_rule(self._fallback_rules.match(turn.text, trace.intent), turn, trace,
@@ -437,7 +443,7 @@ class Agent:
                                    f"{max(clock.remaining(), 0):.1f}s left in the turn budget")
             trace.attempts.append(Attempt(provider=local.name, status="skipped", error_kind="budget"))
             return None
-        template = prompts.LOCAL_GROUNDED
+        template = prompts.LOCAL_GROUNDED[trace.language]
         trace.template_id, trace.template_version = template.id, template.version
         messages = prompts.build_messages(template, relevant[:2], turn.history[-2:],
                                           ChatMessage(role="user", content=turn.text), max_context_chars=1500)
@@ -462,17 +468,25 @@ class Agent:
         trace.tokens_in += result.tokens_in
         trace.tokens_out += result.tokens_out
         text = first_sentences(prompts.strip_markers(result.text), LOCAL_MAX_SENTENCES)
-        if not text:
-            trace.fallbacks.append("built-in model returned nothing")
-            return None
-        if relevant and (support := grounding(text, relevant[:2])) < self.settings.local_min_support:
+        fault = "returned nothing" if not text else None
+        if text and is_refusal(text):
+            if isinstance(on_token, _Stream):
+                on_token.open = False  # the visitor saw it stream: the final reply replaces it
+            if relevant and trace.intent is None:
+                return await self._no_answer(turn, trace, "built-in model: the passages don't answer", None)
+            fault = "said the passages don't answer"
+        fault = fault or degenerate(text, turn.text, trace.language)
+        if fault is None and relevant and (support := grounding(text, relevant[:2])) < self.settings.local_min_support:
             # A small model invents policy details; an answer not backed by the context is dropped.
-            trace.fallbacks.append(f"built-in model answer not grounded in the context (support {support:.2f})")
-            if isinstance(on_token, _Stream) and on_token.open:
+            fault = f"answer not grounded in the context (support {support:.2f})"
+        if fault is not None:
+            trace.fallbacks.append(f"built-in model {fault}")
+            if isinstance(on_token, _Stream):
                 on_token.open = False  # the visitor saw it stream: the final reply replaces it
             return None
-        return Turn(reply=Reply(text=text, source="local_model", citations=citations(relevant[:2])),
-                    trace=trace)
+        # The passage the answer draws on is cited first (retrieval order breaks ties).
+        given = sorted(relevant[:2], key=lambda hit: -grounding(text, [hit]))
+        return Turn(reply=Reply(text=text, source="local_model", citations=citations(given)), trace=trace)
 
     def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: Phrase) -> Turn:
         trace.handoff_reason = reason
@@ -487,29 +501,6 @@ def _wrap(layer: Middleware, inner: Next) -> Next:
         return await layer(turn, on_token, inner)
 
     return wrapped
-
-
-def first_sentences(text: str, limit: int) -> str:
-    """The first ``limit`` distinct sentences: a small model rambles and repeats itself."""
-    kept: list[str] = []
-    for sentence in split_sentences(text.strip()):
-        if sentence.strip() and sentence.strip() not in kept:
-            kept.append(sentence.strip())
-        if len(kept) == limit:
-            break
-    return "".join(k if k.endswith(("。", "！", "？")) else k + " " for k in kept).strip()
-
-
-def grounding(answer: str, chunks: list[ChunkHit]) -> float:
-    """How well the passages back the answer: the least-backed sentence's share of content terms
-    found in the chunks (1.0: every term of every sentence is there)."""
-    context = set(content_terms(" ".join(f"{c.section} {c.text} {c.answer}" for c in chunks)))
-    shares = []
-    for sentence in split_sentences(answer):
-        terms = content_terms(sentence)
-        if terms:
-            shares.append(sum(term in context for term in terms) / len(terms))
-    return min(shares, default=1.0)
 
 
 async def _emit(on_token: TokenSink | None, text: str) -> None:

@@ -1,4 +1,4 @@
-"""The built-in chat model (SmolLM2-135M-Instruct by default), streamed from a llama.cpp worker thread."""
+"""The built-in chat model (Qwen2.5-Coder-1.5B-Instruct by default), streamed from a llama.cpp worker thread."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ class LocalChat:
         self.tokens_generated = 0
         self.tokens_per_s = tokens_per_s
         self.prompt_chars_per_s = prompt_chars_per_s
+        # How long answers and prompts have lately been (moving averages, like the speeds).
+        self.answer_tokens = 48.0
+        self.prompt_chars = 2000.0
 
     @classmethod
     def load(cls, path: Path, threads: int = 2, n_ctx: int = 2048) -> LocalChat:
@@ -104,14 +107,19 @@ class LocalChat:
         return len(self._jobs)
 
     def estimated_wait_s(self, max_tokens: int, prompt_chars: int = 0) -> float:
-        """Seconds until a request submitted now would finish, if every job used its whole budget.
+        """Seconds until a request submitted now would finish: the jobs queued or running, then it.
 
-        An upper-end estimate (most answers stop before ``max_tokens``) from the moving averages of
-        prompt characters per second and generated tokens per second.
+        Each job is expected to write as many tokens as answers have lately (at most its
+        ``max_tokens``: a budget is a ceiling, and a built-in answer of two sentences stops far
+        below it) at the recent speed, after processing its prompt (``prompt_chars``, or as long
+        as prompts have lately been) at the recent prompt speed.
         """
-        chars = prompt_chars + sum(job.prompt_chars for job in self._jobs)
-        tokens = max_tokens + sum(job.max_tokens for job in self._jobs)
-        return chars / self.prompt_chars_per_s + tokens / self.tokens_per_s
+        def tokens(job_max: int) -> float:
+            return min(float(job_max), self.answer_tokens)
+
+        chars = (prompt_chars or self.prompt_chars) + sum(job.prompt_chars for job in self._jobs)
+        written = tokens(max_tokens) + sum(tokens(job.max_tokens) for job in self._jobs)
+        return chars / self.prompt_chars_per_s + written / self.tokens_per_s
 
     async def stream(
         self, messages: Messages, max_tokens: int, temperature: float = 0.2,
@@ -163,6 +171,9 @@ class LocalChat:
             self.tokens_per_s += _SMOOTHING * (job.tokens_per_s - self.tokens_per_s)
         if job.prompt_chars_per_s is not None:
             self.prompt_chars_per_s += _SMOOTHING * (job.prompt_chars_per_s - self.prompt_chars_per_s)
+        if job.completion_tokens and not job.cancelled.is_set():  # a cut answer says nothing of lengths
+            self.answer_tokens += _SMOOTHING * (job.completion_tokens - self.answer_tokens)
+        self.prompt_chars += _SMOOTHING * (job.prompt_chars - self.prompt_chars)
 
     def _finish(self, job: _Job, end: _End) -> None:
         """Loop thread: retire the job before its consumer can see the end."""

@@ -1,8 +1,12 @@
-"""The built-in model's answer is trimmed and checked against the passages it was given."""
+"""The built-in model's answer is trimmed and checked against the passages it was given: loops, echoes,
+the wrong language and the refusal its prompt names are told apart from answers, in both languages."""
 
 from __future__ import annotations
 
-from appliance.core.agent import first_sentences, grounding
+import pytest
+
+from appliance.core.answer_checks import degenerate, first_sentences, grounding, is_refusal
+from appliance.core.prompts import LOCAL_REFUSAL
 from appliance.core.types import ChunkHit
 
 HOURS = ChunkHit(chunk_id="c1", document="hours.md", section="Opening hours",
@@ -20,3 +24,36 @@ def test_an_invented_sentence_sinks_the_answer_even_beside_a_backed_one() -> Non
     assert grounding(backed, [HOURS]) == 1.0
     invented = backed + " Premium customers get free airport lounge access."
     assert grounding(invented, [HOURS]) < 0.5
+
+
+@pytest.mark.parametrize(("answer", "question", "language", "fault"), [
+    # Measured from SmolLM2-135M on the demo (issue 10): a loop, and an echo of the question.
+    ("Ava, ahem, ahem. I'm sorry, Ava, ahem, ahem. Ava, ahem, ahem.", "Where is my parcel?", "en",
+     "it repeats itself"),
+    ("你们的转账手续费是多少？你们的转账手续费是", "你们的转账手续费是多少？", "zh",
+     "it says nothing the question did not"),
+    ("The transfer fee is 25 USD.", "转账手续费是多少？", "zh", "it is not in Chinese"),
+    ("转账手续费为每笔25美元。", "What is the transfer fee?", "en", "it is not in English"),
+    ("营业时间是周一到周五九点到五点，" * 3, "几点开门？", "zh", "it repeats itself"),
+])
+def test_degenerate_answers_are_named(answer: str, question: str, language: str, fault: str) -> None:
+    assert degenerate(answer, question, language) == fault
+
+
+@pytest.mark.parametrize(("answer", "question", "language"), [
+    ("Branches are open 9:00 to 17:00 on weekdays.", "When are you open?", "en"),
+    ("跨境汇款每笔手续费为25美元。", "跨境汇款手续费多少？", "zh"),
+    ("您可以在 Lakeshore App 中冻结银行卡。", "卡丢了怎么办？", "zh"),  # a product name in Latin letters is fine
+    ("Call 0800 555 0199, the 24-hour card hotline (挂失热线).", "Who do I call?", "en"),
+])
+def test_plain_answers_pass(answer: str, question: str, language: str) -> None:
+    assert degenerate(answer, question, language) is None
+
+
+def test_the_refusal_is_recognised_with_or_without_its_punctuation_in_either_language() -> None:
+    assert is_refusal(LOCAL_REFUSAL["en"])
+    assert is_refusal('"sorry, I don\'t have that information"')
+    assert is_refusal("抱歉，资料中没有这个问题的答案")
+    assert is_refusal("抱歉资料中没有这个问题的答案。")
+    assert not is_refusal("Sorry, the fee is 25 USD.")
+    assert not is_refusal("抱歉，跨境汇款每笔收费25美元。")
