@@ -1,7 +1,9 @@
-"""``appliance eval ...``: measure the intent classifier and retrieval on labelled data.
+"""``appliance eval ...``: measure the intent classifier, retrieval and whole answers on labelled data.
 
-Both need no config: they use the built-in embedding model (or ``--embedding-model``) and, for
-retrieval, a fresh temporary store. Progress goes to stderr; the last line of stdout is one JSON
+None needs a config: they use the built-in embedding model (or ``--embedding-model``) and, for
+retrieval and answers, a fresh temporary store. ``eval answers`` runs a whole node in this
+process (the shipped config, no LLM, the built-in chat model) and asks it each question as a new
+visitor. Progress goes to stderr; the last line of stdout is one JSON
 object whose field names scripts rely on (see ``issues show 4``).
 """
 
@@ -11,23 +13,35 @@ import argparse
 import asyncio
 import csv
 import json
+import re
 import sys
 import tempfile
 import time
+import unicodedata
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
+from appliance.commands._context import read_config
 from appliance.commands._progress import IngestBar
+from appliance.commands.init import config_template
 from appliance.core.baselines import CharacterBM25, logistic_regression
-from appliance.core.config import KnowledgeConfig
+from appliance.core.config import Config, KnowledgeConfig
 from appliance.core.errors import InputError
 from appliance.core.intents import IntentModel
+from appliance.core.language import detect
+from appliance.core.types import Reply, Trace
 from appliance.knowledge import KnowledgeService, embedding_model_id, read_examples_csv
 from appliance.local_model import EMBED_FILE, LocalEmbedder, builtin_model_dir
-from appliance.store import Store
+from appliance.node import NodeIdentity
+from appliance.store import Store, desk
 from appliance.store.knowledge import SearchMode
+
+if TYPE_CHECKING:
+    from appliance.runtime import Runtime
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +62,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     retrieval.add_argument("--compare", action="store_true", help="also report bm25-only and vector-only")
     retrieval.set_defaults(run=run_retrieval)
 
+    answers = kinds.add_parser(
+        "answers", help="ask a node with no LLM (the built-in model) each question in --cases; score the replies")
+    answers.add_argument("--kb", type=Path, required=True, nargs="+", help="files or directories to ingest")
+    answers.add_argument("--cases", type=Path, required=True,
+                         help="CSV with header question,language,documents,facts (alternatives separated by |; "
+                              "both empty: the knowledge base does not answer it)")
+    answers.add_argument("--chat-model", default="standard",
+                         help="standard, small, or a GGUF file (default: standard)")
+    answers.add_argument("--turn-budget", type=float, default=None, help="seconds a turn may take (default: config's)")
+    answers.set_defaults(run=run_answers)
+
 
 def _model_path(args: argparse.Namespace) -> Path:
     return args.embedding_model or builtin_model_dir() / EMBED_FILE
@@ -58,6 +83,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _read_rows(path: Path, columns: tuple[str, str]) -> list[tuple[str, str]]:
+    return [(row[columns[0]], row[columns[1]]) for row in _read_table(path, columns)]
+
+
+def _read_table(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header naming ``columns`` (stripped; rows without the first skipped)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -67,8 +97,7 @@ def _read_rows(path: Path, columns: tuple[str, str]) -> list[tuple[str, str]]:
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames is None or not set(columns) <= {name.strip() for name in reader.fieldnames}:
         raise InputError(f"{path}: needs a header row with columns {','.join(columns)}")
-    return [(row[columns[0]].strip(), row[columns[1]].strip()) for row in reader
-            if (row.get(columns[0]) or "").strip()]
+    return [{c: (row.get(c) or "").strip() for c in columns} for row in reader if (row.get(columns[0]) or "").strip()]
 
 
 def run_intents(args: argparse.Namespace) -> int:
@@ -212,4 +241,148 @@ def run_retrieval(args: argparse.Namespace) -> int:
             store.close()
             embedder.close()
     print(json.dumps(result))
+    return 0
+
+
+# -- whole answers ---------------------------------------------------------------------------
+
+REFUSED = {"no_answer", "handoff", "leave_message"}  # "the knowledge base has no answer", said or acted on
+
+
+class AnswerCase(msgspec.Struct, frozen=True, kw_only=True):
+    question: str
+    language: str
+    documents: tuple[str, ...]  # any of these cited first is right; empty: nothing answers it
+    facts: tuple[str, ...]  # the reply must contain one of these
+
+
+def _read_cases(path: Path) -> list[AnswerCase]:
+    cases = []
+    for line, row in enumerate(_read_table(path, ("question", "language", "documents", "facts")), start=2):
+        if row["language"] not in ("en", "zh"):
+            raise InputError(f"{path}: row {line}: language must be en or zh, not {row['language']!r}")
+        documents = tuple(d.strip() for d in row["documents"].split("|") if d.strip())
+        facts = tuple(f.strip() for f in row["facts"].split("|") if f.strip())
+        if bool(documents) != bool(facts):
+            raise InputError(f"{path}: row {line}: give both documents and facts, or neither (no answer expected)")
+        cases.append(AnswerCase(question=row["question"], language=row["language"], documents=documents, facts=facts))
+    if not cases:
+        raise InputError(f"{path}: no cases")
+    return cases
+
+
+def _flat(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def score_answer(case: AnswerCase, reply: Reply) -> dict[str, bool]:
+    """What a visitor would notice about one reply: the fact, the source cited first, the language;
+    for a question the knowledge base does not answer, that the bot said so instead of answering."""
+    if not case.facts:
+        refused = reply.source in REFUSED
+        return {"correct": refused, "refused": refused}
+    cited = [Path(c.document).name for c in reply.citations]
+    checks = {
+        "fact": any(_flat(fact) in _flat(reply.text) for fact in case.facts),
+        "citation": bool(cited) and cited[0] in case.documents,
+        "language": detect(reply.text) == case.language,
+    }
+    return {"correct": all(checks.values()), **checks}
+
+
+class Asked(msgspec.Struct, frozen=True, kw_only=True):
+    case: AnswerCase
+    reply: Reply
+    trace: Trace
+    score: dict[str, bool]
+    seconds: float
+
+
+def _summary(asked: list[Asked]) -> dict[str, Any]:
+    scored = [(a.case, a.reply, a.score, a.seconds) for a in asked]
+    answerable = [s for _, _, s, _ in scored if "fact" in s]
+    unanswerable = [s for _, _, s, _ in scored if "refused" in s]
+
+    def share(rows: list[dict[str, bool]], key: str) -> float:
+        return round(sum(r[key] for r in rows) / len(rows), 3) if rows else 0.0
+
+    by_language = {}
+    for language in ("en", "zh"):
+        rows = [s for case, _, s, _ in scored if case.language == language]
+        if rows:
+            by_language[language] = {"n": len(rows), "correct": share(rows, "correct")}
+    seconds = [t for *_, t in scored]
+    return {
+        "n_cases": len(scored), "correct": share([s for _, _, s, _ in scored], "correct"),
+        "fact": share(answerable, "fact"), "citation": share(answerable, "citation"),
+        "language": share(answerable, "language"), "refused_when_unanswerable": share(unanswerable, "refused"),
+        "by_language": by_language,
+        "sources": dict(Counter(reply.source for _, reply, _, _ in scored).most_common()),
+        "p50_s": _percentile(seconds, 50), "p90_s": _percentile(seconds, 90),
+        # Why each wrong reply came about: the passages retrieved and the fallbacks taken.
+        "wrong": [{"question": a.case.question, "source": a.reply.source, "reply": a.reply.text[:200],
+                   "cited": [c.document for c in a.reply.citations],
+                   "passages": [f"{hit.document} § {hit.section}" for hit in a.trace.chunks],
+                   "intent": a.trace.intent, "fallbacks": a.trace.fallbacks}
+                  for a in asked if not a.score["correct"]],
+    }
+
+
+def _node_config(directory: Path, chat_model: str, turn_budget: float | None) -> Config:
+    """The shipped config for a scratch node in ``directory``, with the chat model asked for."""
+    text = config_template()
+    if chat_model in ("standard", "small"):
+        text = text.replace('builtin_chat = "standard"', f'builtin_chat = "{chat_model}"', 1)
+    else:
+        model = Path(chat_model).resolve()
+        if not model.is_file():
+            raise InputError(f"--chat-model: {chat_model}: not standard, small or a GGUF file")
+        text = text.replace('chat_path = ""', f"chat_path = {json.dumps(str(model))}", 1)
+    if turn_budget is not None:
+        text = re.sub(r"(?m)^turn_budget_s = .*$", f"turn_budget_s = {turn_budget}", text, count=1)
+    config_file = directory / "config.toml"
+    config_file.write_text(text, encoding="utf-8")
+    return read_config(config_file)
+
+
+async def _ask_all(runtime: Runtime, kb: list[Path], cases: list[AnswerCase]) -> list[Asked]:
+    await runtime.start()
+    try:
+        await runtime.wait_ready()
+        assert runtime.knowledge is not None
+        bar = IngestBar(sys.stderr)
+        report = await runtime.knowledge.add_paths(kb, bar.update)
+        bar.close()
+        for outcome in report.failed:
+            print(f"skipped {outcome.source}: {outcome.error}", file=sys.stderr)
+        print(f"ingested {report.count('added')} files, {report.chunks} chunks", file=sys.stderr)
+        scored = []
+        for i, case in enumerate(cases, start=1):
+            started = time.perf_counter()
+            outcome = await runtime.chat(case.question, conversation_id=None, visitor_token=None)
+            took = time.perf_counter() - started
+            reply = outcome.reply or Reply(text="", source="handoff")
+            trace = (await runtime.store.read(lambda c, trace_id=outcome.trace_id: desk.trace(c, trace_id))
+                     if outcome.trace_id else Trace(trace_id="", conversation_id=outcome.conversation_id))
+            score = score_answer(case, reply)
+            mark = "✓" if score["correct"] else "✗"
+            print(f"[{i}/{len(cases)}] {mark} {reply.source:12} {took:5.1f}s {case.question} → {reply.text[:80]!r}",
+                  file=sys.stderr)
+            scored.append(Asked(case=case, reply=reply, trace=trace, score=score, seconds=took))
+        return scored
+    finally:
+        await runtime.close()
+
+
+def run_answers(args: argparse.Namespace) -> int:
+    from appliance.runtime import Runtime  # the whole node: only this command needs it
+
+    cases = _read_cases(args.cases)
+    with tempfile.TemporaryDirectory(prefix="appliance-eval-") as scratch:
+        config = _node_config(Path(scratch), args.chat_model, args.turn_budget)
+        identity = NodeIdentity.create(config.data_dir, "eval")
+        runtime = Runtime(config, identity, Store.from_config(config, identity.node_id))
+        scored = asyncio.run(_ask_all(runtime, args.kb, cases))
+    result = {"chat_model": args.chat_model, "turn_budget_s": config.engine.turn_budget_s, **_summary(scored)}
+    print(json.dumps(result, ensure_ascii=False))
     return 0
