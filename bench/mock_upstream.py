@@ -12,12 +12,13 @@ As a process (the benchmark's upstream)::
     curl -X POST localhost:9000/_control -d '{"mode": "error"}'     # flip it from elsewhere
     curl localhost:9000/_stats
 
-Modes: ``ok`` (a deterministic "Mock answer about: <last user words>" with usage), ``slow_stream``
-(ok, with ``chunk_delay_ms`` between streamed words, 200 ms unless set), ``rate_limit`` (429 with
-Retry-After), ``error`` (500), ``context_too_long`` (400 naming the context length), ``hang``
-(never answers), ``drop`` (closes the connection mid-response), ``tool_call`` (calls
-``tool_name``, else the request's first tool). ``latency_ms`` delays every answer; ``times``
-applies the mode to that many requests, then reverts to ``ok``.
+Modes: ``ok`` (a deterministic "Mock answer about: <last user words>" with usage; right after
+tool results "Mock answer from the tool: <their text>", as a model answers from what a tool
+returned), ``slow_stream`` (ok, with ``chunk_delay_ms`` between streamed words, 200 ms unless
+set), ``rate_limit`` (429 with Retry-After), ``error`` (500), ``context_too_long`` (400 naming
+the context length), ``hang`` (never answers), ``drop`` (closes the connection mid-response),
+``tool_call`` (calls ``tool_name``, else the request's first tool). ``latency_ms`` delays every
+answer; ``times`` applies the mode to that many requests, then reverts to ``ok``.
 """
 
 from __future__ import annotations
@@ -272,6 +273,13 @@ def _text_of(message: dict[str, Any]) -> str:
 
 
 def _answer_text(messages: list[dict[str, Any]], images: int) -> str:
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text_of(message))
+    if results:
+        return "Mock answer from the tool: " + " | ".join(" ".join(r.split()) for r in results)[:400]
     user = next((_text_of(m) for m in reversed(messages) if m.get("role") == "user"), "")
     words = " ".join(user.split()[-8:]) or "nothing"
     seen = f" (I see {images} image{'s' if images != 1 else ''})" if images else ""

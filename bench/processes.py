@@ -39,9 +39,11 @@ def free_port() -> int:
         return port
 
 
-def http_json(url: str, body: object | None = None, timeout: float = 5.0) -> tuple[int, object]:
+def http_json(url: str, body: object | None = None, timeout: float = 5.0, token: str | None = None
+              ) -> tuple[int, object]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")

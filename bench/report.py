@@ -131,7 +131,42 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{server['store_items_per_transaction']:g} writes/txn | {sources} |")
     if notes:
         lines += ["", "Notes:", *notes]
+    if results.get("latency"):
+        lines += ["", *latency_lines(results["latency"])]
     return "\n".join(lines) + "\n"
+
+
+LATENCY_WHAT = {
+    "failover_open": "failover, breaker open: {visitors} visitors (EN/ZH), {workers} at a time, over HTTP",
+    "router_open": "router, every breaker open: {calls} calls at once, in process",
+    "loop_gap": "event-loop gaps while the built-in model writes {tokens} tokens (a {tick_ms:g} ms tick)",
+}
+
+
+def latency_lines(latency: dict[str, Any]) -> list[str]:
+    """``bench/latency.py``'s measurements as a Markdown table (milliseconds)."""
+    from bench.scenarios import LATENCY_TARGETS
+
+    lines = ["Closed-loop latencies (`bench/latency.py`). For `loop_gap` the columns are the gaps between "
+             "a timer task's wake-ups, not requests.", "",
+             "| measurement | p50 ms | p99 ms | max ms | target | met | details |",
+             "| --- | ---: | ---: | ---: | --- | --- | --- |"]
+    for name, r in latency.items():
+        target = ", ".join(f"{key.removesuffix('_ms')} ≤ {limit:g} ms" for key, limit in LATENCY_TARGETS[name].items())
+        if "skipped" in r or "error" in r:
+            why = f"{'skipped' if 'skipped' in r else 'failed'}: {_first_line(r.get('skipped') or r.get('error'))}"
+            lines.append(f"| {name} | – | – | – | {target} | {why} | |")
+            continue
+        if name == "failover_open":
+            replies = ", ".join(f"{k or 'none'} {v}" for k, v in r["sources"].items())
+            details = f"errors {r['errors']}; replies {replies}; {r['upstream_calls']} calls reached the upstream"
+        elif name == "router_open":
+            details = f"{r['upstream_calls']} calls reached the upstreams"
+        else:
+            details = f"{r['ticks']} ticks, {r['tokens_per_s']:g} tokens/s on {r['threads']} threads"
+        lines.append(f"| {LATENCY_WHAT[name].format(**r)} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} | "
+                     f"{_ms(r['max_ms'])} | {target} | {'yes' if r.get('met') else 'no'} | {details} |")
+    return lines
 
 
 def update_readme(readme: Path, table: str) -> bool:

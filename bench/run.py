@@ -2,8 +2,10 @@
 
 Starts the mock upstream and a fresh appliance node configured against it with the real CLI,
 drives each scenario with wrk (warm-up, then a measured run at fixed concurrency), reads the
-appliance's traces for per-stage timings, runs LiteLLM's proxy under the same load for the text
-scenario, and writes ``latest.json`` and ``latest.md`` into the output directory.
+appliance's traces for per-stage timings, then takes ``bench/latency.py``'s closed-loop
+measurements (failover with the breaker open against the same node, the router and the event
+loop in process), runs LiteLLM's proxy under the same load for the text scenario, and writes
+``latest.json`` and ``latest.md`` into the output directory.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import kb_scale, loadgen, peer, report, server_metrics, traces
+from bench import kb_scale, latency, loadgen, peer, report, server_metrics, traces
 from bench.processes import Appliance, BenchError, ResourceSampler, rss_mb, set_mock, start_mock
 from bench.profile import profile
 from bench.scenarios import MEMORY_TARGET, NAMES, PEER_TARGET, SCENARIOS, Scenario, met
@@ -42,6 +44,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kb-chunks", type=int, help="knowledge-base size (default 10000; quick 500)")
     p.add_argument("--image-visitors", type=int, default=256, help="visitors (each with an image) in the pool")
     p.add_argument("--no-peer", action="store_true", help="skip LiteLLM")
+    p.add_argument("--no-latency", action="store_true", help="skip bench/latency.py's closed-loop measurements")
     p.add_argument("--peer-workers", type=int, default=0, help="LiteLLM workers (default: one per core)")
     p.add_argument("--profile", action="store_true", help="py-spy the server during the text scenario")
     p.add_argument("--readme", action="store_true", help="put the Markdown table into README's Benchmarks section")
@@ -191,16 +194,18 @@ class Bench:
                     if "skipped" in scenarios[s.name]:
                         scenarios[s.name]["target"] = s.target
                         say(f"{s.name}: skipped: {scenarios[s.name]['skipped']}")
+            closed_loop = {} if self.args.no_latency else latency.measure(
+                self.app, self.mock_url, quick=self.args.quick, say=lambda line: say(f"latency {line}"))
             self.app.stop()
             peer_result = ({"skipped": "--no-peer"} if self.args.no_peer or "text" not in chosen
                            else self.run_peer())
         finally:
             self.app.stop()
             mock.stop()
-        return self.results(scenarios, peer_result, idle, startup_s)
+        return self.results(scenarios, peer_result, idle, startup_s, closed_loop)
 
     def results(self, scenarios: dict[str, Any], peer_result: dict[str, Any], idle: float,
-                startup_s: float) -> dict[str, Any]:
+                startup_s: float, closed_loop: dict[str, Any]) -> dict[str, Any]:
         results: dict[str, Any] = {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join([".venv/bin/python -m bench.run", *map(shlex.quote, sys.argv[1:])]),
@@ -213,6 +218,7 @@ class Bench:
             "memory": {"idle_rss_mb": round(idle, 1), "peak_rss_mb": round(self.peak_rss, 1),
                        "target": MEMORY_TARGET, "startup_s": startup_s},
             "scenarios": scenarios,
+            "latency": closed_loop,
             "peer": peer_result,
         }
         text = scenarios.get("text", {})

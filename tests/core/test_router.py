@@ -1,12 +1,15 @@
 """ModelRouter through the real OpenAIProvider against real mock upstreams on 127.0.0.1.
 
-Assertions are about what the upstream receives and what the visitor gets, not about speed.
+Assertions are about what the upstream receives and what the visitor gets, not about speed
+(``python -m bench.latency`` measures how fast calls fail with every breaker open). Breaker
+timings run on a :class:`SteppedClock`, so they are exact and need no waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -43,6 +46,23 @@ def attempts_of(failure: AllProvidersFailed) -> list[Attempt]:
 
 def soon(seconds: float = 10.0) -> float:
     return time.monotonic() + seconds
+
+
+class SteppedClock:
+    """Time that moves only when the test says so, or by what the router sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -96,26 +116,45 @@ async def test_rpm_limit_is_never_exceeded_by_more_than_one_in_any_window(
 async def test_after_the_breaker_opens_the_upstream_receives_only_probes(
     mocks: dict[str, MockUpstream], make_router: RouterFactory,
 ) -> None:
-    router = make_router("a", fallback=("b",), max_retries=0,
-                         breaker=BreakerSettings(consecutive_failures=3, open_s=0.25, min_calls=1000))
+    clock = SteppedClock()
+    router = make_router("a", fallback=("b",), max_retries=0, clock=clock,
+                         breaker=BreakerSettings(consecutive_failures=3, open_s=15, min_calls=1000))
+
+    def state() -> str:
+        return router.snapshot().models[0].breaker
+
+    async def visitor(i: int) -> str:
+        outcome = await router.complete(f"c{i}", ask(), deadline_s=soon())
+        assert outcome.result.text, outcome  # every visitor gets an answer
+        return outcome.model
+
     mocks["a"].set(mode="error")
-    answered = 0
-    started = time.monotonic()
-    while time.monotonic() - started < 1.2:
-        outcome = await router.complete("c1", ask(), deadline_s=soon())
-        answered += outcome.model == "b"
-        await asyncio.sleep(0.01)
-    breaker = router.breaker("a").snapshot(time.monotonic())
-    assert answered > 20  # every visitor still got an answer, from b
-    assert mocks["a"].requests == 3 + breaker.probes_total
-    assert 1 <= breaker.probes_total <= 1.2 / 0.25 + 1
-    assert breaker.rejected_total >= answered - mocks["a"].requests
+    assert [await visitor(i) for i in range(3)] == ["b"] * 3
+    assert mocks["a"].requests == 3 and state() == "open"
+
+    # Open: 14.5 s of visitors, answered by b at once; nothing is sent to a.
+    for i in range(29):
+        clock.advance(0.5)
+        assert await visitor(10 + i) == "b"
+    assert mocks["a"].requests == 3
+    assert router.breaker("a").snapshot(clock.now()).rejected_total == 29
+
+    # After open_s it half-opens: the next visitor's call is the one probe. a still fails, so
+    # the breaker opens again and that visitor is answered by b.
+    clock.advance(0.5)
+    assert state() == "half_open"
+    assert await visitor(50) == "b"
+    assert mocks["a"].requests == 4 and state() == "open"
+    assert await visitor(51) == "b" and mocks["a"].requests == 4
 
     mocks["a"].set(mode="ok")  # the provider recovers: the next probe closes the breaker
-    await asyncio.sleep(0.3)
-    outcome = await router.complete("c1", ask(), deadline_s=soon())
-    assert outcome.model == "a"
-    assert router.snapshot().models[0].breaker == "closed"
+    clock.advance(15)
+    assert state() == "half_open"
+    assert await visitor(60) == "a"
+    assert state() == "closed"
+    assert [await visitor(61 + i) for i in range(3)] == ["a"] * 3
+    snapshot = router.breaker("a").snapshot(clock.now())
+    assert (mocks["a"].requests, snapshot.probes_total, snapshot.opened_total) == (8, 2, 2)
 
 
 async def test_retry_after_is_honoured_by_every_caller(
@@ -240,28 +279,53 @@ async def test_with_every_upstream_down_and_breakers_open_calls_fail_fast(
     assert {m.breaker for m in router.snapshot().models} == {"open"}
     before = sum(m.requests for m in mocks.values())
 
-    async def timed(i: int) -> float:
-        began = time.monotonic()
+    async def visitor(i: int) -> None:
         with pytest.raises(AllProvidersFailed) as failure:
             await router.complete(f"visitor-{i}", ask(), deadline_s=soon())
-        assert [a.error_kind for a in attempts_of(failure.value)] == ["circuit_open"] * 3
-        return time.monotonic() - began
+        tried = attempts_of(failure.value)
+        assert [(a.provider, a.status, a.error_kind) for a in tried] == [
+            ("a", "skipped", "circuit_open"), ("b", "skipped", "circuit_open"), ("c", "skipped", "circuit_open")]
 
-    durations = sorted(await asyncio.gather(*(timed(i) for i in range(200))))
-    assert durations[int(len(durations) * 0.99)] < 1.0
-    assert sum(m.requests for m in mocks.values()) == before  # nothing reached the upstreams
+    await asyncio.gather(*(visitor(i) for i in range(50)))
+    assert sum(m.requests for m in mocks.values()) == before  # nothing reached the upstreams: nothing to wait for
+
+
+async def test_an_open_breaker_sends_the_call_straight_to_the_next_model(
+    mocks: dict[str, MockUpstream], make_router: RouterFactory,
+) -> None:
+    router = make_router("a", fallback=("b", "c"), max_retries=0, timeout_s=0.2,
+                         breaker=BreakerSettings(consecutive_failures=2, open_s=60))
+    mocks["a"].set(mode="error")
+    mocks["b"].set(mode="hang")
+    for i in range(2):
+        assert (await router.complete(f"warm-{i}", ask(), deadline_s=soon())).model == "c"
+    assert [m.breaker for m in router.snapshot().models] == ["open", "open", "closed"]
+    before = (mocks["a"].requests, mocks["b"].requests)
+
+    async def visitor(i: int) -> None:
+        outcome = await router.complete(f"visitor-{i}", ask(f"Question {i}?"), deadline_s=soon())
+        assert outcome.model == "c" and outcome.result.text == f"Mock answer about: Question {i}?"
+        # The hanging b is skipped, not waited for: no call is sent to it, so no timeout can run.
+        assert [(a.provider, a.status, a.error_kind) for a in outcome.attempts] == [
+            ("a", "skipped", "circuit_open"), ("b", "skipped", "circuit_open"), ("c", "ok", "")]
+
+    await asyncio.gather(*(visitor(i) for i in range(20)))
+    assert (mocks["a"].requests, mocks["b"].requests) == before
+    assert mocks["c"].requests == 2 + 20
 
 
 async def test_the_deadline_bounds_a_hanging_provider(
     mocks: dict[str, MockUpstream], make_router: RouterFactory,
 ) -> None:
-    router = make_router("a")
+    router = make_router("a", timeout_s=3600)  # the provider's own timeout would wait an hour
     mocks["a"].set(mode="hang")
-    began = time.monotonic()
     with pytest.raises(AllProvidersFailed) as failure:
         await router.complete("c1", ask(), deadline_s=soon(0.5))
-    assert time.monotonic() - began < 1.5
-    assert attempts_of(failure.value)[0].error_kind == "timeout"
+    [attempt] = attempts_of(failure.value)
+    assert attempt.error_kind == "timeout"
+    waited = re.search(r"no answer within ([0-9.]+)s$", attempt.error)
+    assert waited and float(waited.group(1)) <= 0.5, attempt.error  # the call was given the turn's time, no more
+    assert mocks["a"].requests == 1  # and no retry was started past the deadline
 
 
 async def test_canary_promote_and_rollback_under_load_lose_no_request(

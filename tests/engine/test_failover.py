@@ -1,16 +1,24 @@
-"""Every upstream down: visitors still get a useful reply, fast, and `blame` says what happened."""
+"""Every upstream down: visitors still get a useful reply and `blame` says what happened.
+
+How fast those replies come with the breakers open is measured by the benchmark
+(``python -m bench.latency``), not asserted here.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
+from appliance.core.phrases import phrase
 from tests.conftest import Node
 from tests.engine.harness import chat, models, new_token, parallel, running, upstreams, wait_for
 
-USEFUL = {"local_model", "extractive", "rule", "handoff", "leave_message"}
-BURST = 100
+BURST = 24
+
+
+def question(i: int) -> str:
+    """Visitor ``i``'s question of their own, in English or Chinese by turns."""
+    return f"访客 {i}：我的包裹 {i} 号在哪里？" if i % 2 else f"Visitor {i}: where is my parcel number {i}?"
 
 
 def _breakers(server_models: dict[str, object]) -> dict[str, str]:
@@ -47,9 +55,9 @@ def test_blame_names_both_failed_providers_and_the_builtin_model(node: Node, tmp
     assert answer["reply"]["text"].split()[0] in blame
 
 
-def test_with_every_upstream_down_replies_stay_useful_and_fast_once_breakers_open(
+def test_with_every_upstream_down_replies_stay_useful_once_breakers_open(
         node: Node, tmp_path: Path) -> None:
-    node.edit_config("turn_budget_s = 8.0", "turn_budget_s = 1.0")
+    node.edit_config("turn_budget_s = 8.0", "turn_budget_s = 1.0")  # the built-in model's queue does not fit
     with upstreams(tmp_path, "primary", "secondary") as (primary, secondary):
         primary.set(mode="error")
         secondary.set(mode="hang")
@@ -67,21 +75,17 @@ def test_with_every_upstream_down_replies_stay_useful_and_fast_once_breakers_ope
             wait_for(both_open, "both circuit breakers to open", timeout=40, every=0)
             before = (primary.requests, secondary.requests)
 
-            def timed(i: int) -> tuple[float, dict[str, object]]:
-                started = time.perf_counter()
-                answer = chat(server, f"Visitor {i}: where is my parcel number {i}?")
-                return time.perf_counter() - started, answer
-
-            results = parallel(timed, BURST, workers=4)
+            results = parallel(lambda i: chat(server, question(i)), BURST, workers=4)
             after = (primary.requests, secondary.requests)
             breakers = _breakers(models(server, admin))
 
-            sources = {answer["reply"]["source"] for _, answer in results}  # type: ignore[index]
-            assert sources <= USEFUL, sources
-            assert all(answer["reply"]["text"] for _, answer in results)  # type: ignore[index]
-            times = sorted(elapsed for elapsed, _ in results)
-            p99 = times[math.ceil(0.99 * len(times)) - 1]
-            assert p99 < 1.0, f"p99 {p99:.3f}s (median {times[len(times) // 2]:.3f}s, max {times[-1]:.3f}s)"
+            # No knowledge base to quote, no time for the built-in model and nobody at the desk: every
+            # visitor, in their own language, is offered the leave-a-message form and queued for a human.
+            for i, answer in enumerate(results):
+                language = "zh" if i % 2 else "en"
+                assert answer["reply"]["source"] == "leave_message", answer
+                assert answer["reply"]["text"] == phrase("leave_message", language), answer
+                assert answer["owner"] == "human", answer
             # While the breakers are open only half-open probes may reach the upstreams.
             assert after[0] - before[0] <= 2 and after[1] - before[1] <= 2, (before, after)
             assert set(breakers.values()) <= {"open", "half_open"}, breakers
