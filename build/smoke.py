@@ -2,12 +2,13 @@
 
     python build/smoke.py [BINARY] [--starts N] [--tmpdir DIR]
 
-Runs a copy of the binary (default ``dist/appliance``), placed in a fresh temporary folder that
-is also ``HOME`` and the working directory, under ``env -i`` with only ``PATH=/usr/bin:/bin`` and
-``HOME`` (and ``TMPDIR`` with ``--tmpdir``): ``init`` a node, ``serve`` it on a free 127.0.0.1
-port, wait for ``/readyz``, ``POST /api/v1/chat`` and expect a 200 whose ``reply.source`` is
-``local_model`` with a non-empty text, chat once over the ``/ws/visitor`` WebSocket (token
-frames, then the reply), fetch ``/schema/openapi.json``, ``token create --role admin --name
+Runs a copy of the binary (default ``dist/appliance``, with the ``models/`` folder beside it),
+placed in a fresh temporary folder that is also ``HOME`` and the working directory, under
+``env -i`` with only ``PATH=/usr/bin:/bin`` and ``HOME`` (and ``TMPDIR`` with ``--tmpdir``):
+``init`` a node, ``kb add`` one page, ``serve`` it on a free 127.0.0.1 port, wait for
+``/readyz``, ``POST /api/v1/chat`` and expect a 200 whose ``reply.source`` is ``local_model``
+with the page's fact, chat once in Chinese over the ``/ws/visitor`` WebSocket (token frames,
+then the reply), fetch ``/schema/openapi.json``, ``token create --role admin --name
 smoke``, stop the server with SIGTERM and expect a clean exit that removes the folder the binary
 unpacked itself into. The serving process must map nothing from this repository.
 
@@ -41,6 +42,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 120.0
 CHAT_TIMEOUT_S = 120.0
+SAVINGS = """# Savings
+
+## Interest
+
+The Saver account pays 3.1% interest a year on balances up to 50,000 USD, paid monthly.
+Withdrawals are free and instant.
+"""
 IDLE_SETTLE_S = 2.0
 # Never through a proxy from the caller's environment: the server is on 127.0.0.1.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -225,6 +233,13 @@ def extraction_dir(pid: int) -> Path:
     raise SmokeFailure(f"cannot find the onefile extraction folder of pid {pid}")
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, object]:
     if not os.access(binary, os.X_OK):
         raise SmokeFailure(f"{binary} is missing or not executable: run build/build.sh")
@@ -237,6 +252,8 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
         copy = home / "bin" / "appliance"
         copy.parent.mkdir()
         shutil.copy2(binary, copy)
+        if (beside := binary.parent / "models").is_dir():  # the standard chat model build.sh puts there
+            shutil.copytree(beside, copy.parent / "models", copy_function=_link_or_copy)
         box = Sandbox(copy, home, tmpdir)
         started = time.monotonic()
         out = box.run("init", "node", "--name", "smoke")
@@ -245,6 +262,10 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
         if not config.is_file():
             raise SmokeFailure(f"init did not write {config}:\n{out}")
         print(f"init: ok ({init_s:.2f}s)", flush=True)
+        # The built-in model answers from the knowledge base only (and says so when it has nothing).
+        (home / "savings.md").write_text(SAVINGS, encoding="utf-8")
+        added = box.run("--config", str(config), "kb", "add", str(home / "savings.md")).strip()
+        print(f"kb add: ok ({added.splitlines()[-1] if added else 'no output'})", flush=True)
 
         log = home / "serve.log"
         ready_s: list[float] = []
@@ -288,15 +309,15 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
 
 def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], config: Path) -> dict[str, object]:
     t0 = time.monotonic()
-    question = {"text": "Can you explain what a savings account is?"}  # no intent answers it: the model does
+    question = {"text": "What interest does the savings account pay?"}  # no intent answers it: the model does
     status, body = http("POST", f"{base}/api/v1/chat", question, timeout=CHAT_TIMEOUT_S)
     chat_s = time.monotonic() - t0
     if status != 200:
         raise SmokeFailure(f"POST /api/v1/chat answered {status}: {body[:500]!r}")
     answer = json.loads(body)
     reply = answer.get("reply") or {}
-    if reply.get("source") != "local_model" or not str(reply.get("text", "")).strip():
-        raise SmokeFailure(f"expected a non-empty reply from local_model, got {answer!r}")
+    if reply.get("source") != "local_model" or "3.1" not in str(reply.get("text", "")):
+        raise SmokeFailure(f"expected the savings rate (3.1 %) from local_model, got {answer!r}")
     print(f"chat: 200 from local_model in {chat_s:.2f}s: {reply['text'][:100]!r}", flush=True)
 
     time.sleep(IDLE_SETTLE_S)
@@ -310,7 +331,7 @@ def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], c
           f"{mem.get('RssFile', 0):.1f}) in the serving process {server}; bootloader {proc.pid}: {boot_rss:.1f} MB",
           flush=True)
 
-    tokens, frame = websocket_chat(int(base.rsplit(":", 1)[1]), "What can you do for me?")
+    tokens, frame = websocket_chat(int(base.rsplit(":", 1)[1]), "储蓄账户的利率是多少？")
     if frame.get("type") != "reply" or not tokens:
         raise SmokeFailure(f"expected token frames then a reply on /ws/visitor, got {tokens} tokens and {frame!r}")
     print(f"websocket: {tokens} token frames, then the reply", flush=True)
