@@ -48,6 +48,10 @@ MAX_TOOL_ROUNDS = 3
 MAX_TOOL_CALLS = 8  # tool calls a model may make in one turn; more are refused
 HISTORY = 12  # messages of history given to the model
 LOCAL_MAX_SENTENCES = 3  # the built-in model's reply is cut to this many distinct sentences
+# The passages the built-in model is given, and at most how many characters of them: each
+# passage more finds the answer more often, and costs prompt time on the CPU.
+LOCAL_PASSAGES = 2
+LOCAL_CONTEXT_CHARS = 1500
 
 
 class IntentAction(msgspec.Struct, frozen=True, kw_only=True):
@@ -445,8 +449,10 @@ class Agent:
             return None
         template = prompts.LOCAL_GROUNDED[trace.language]
         trace.template_id, trace.template_version = template.id, template.version
-        messages = prompts.build_messages(template, relevant[:2], turn.history[-2:],
-                                          ChatMessage(role="user", content=turn.text), max_context_chars=1500)
+        given = relevant[:LOCAL_PASSAGES]
+        messages = prompts.build_messages(template, given, turn.history[-2:],
+                                          ChatMessage(role="user", content=turn.text),
+                                          max_context_chars=LOCAL_CONTEXT_CHARS)
         started = time.perf_counter()
         try:
             result = await asyncio.wait_for(
@@ -476,7 +482,7 @@ class Agent:
                 return await self._no_answer(turn, trace, "built-in model: the passages don't answer", None)
             fault = "said the passages don't answer"
         fault = fault or degenerate(text, turn.text, trace.language)
-        if fault is None and relevant and (support := grounding(text, relevant[:2])) < self.settings.local_min_support:
+        if fault is None and given and (support := grounding(text, given)) < self.settings.local_min_support:
             # A small model invents policy details; an answer not backed by the context is dropped.
             fault = f"answer not grounded in the context (support {support:.2f})"
         if fault is not None:
@@ -485,8 +491,8 @@ class Agent:
                 on_token.open = False  # the visitor saw it stream: the final reply replaces it
             return None
         # The passage the answer draws on is cited first (retrieval order breaks ties).
-        given = sorted(relevant[:2], key=lambda hit: -grounding(text, [hit]))
-        return Turn(reply=Reply(text=text, source="local_model", citations=citations(given)), trace=trace)
+        cited = sorted(given, key=lambda hit: -grounding(text, [hit]))
+        return Turn(reply=Reply(text=text, source="local_model", citations=citations(cited)), trace=trace)
 
     def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: Phrase) -> Turn:
         trace.handoff_reason = reason

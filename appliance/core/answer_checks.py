@@ -66,9 +66,11 @@ def degenerate(answer: str, question: str, language: str) -> str | None:
 
 
 def _loops(answer: str) -> bool:
-    """The same 3 words, or the same 6 CJK characters, at least ``_REPEATS`` times."""
-    words = word_terms(answer)
-    characters = _CJK.findall(answer)
-    grams = Counter(tuple(words[i:i + 3]) for i in range(len(words) - 2))
-    grams.update(tuple(characters[i:i + 6]) for i in range(len(characters) - 5))
-    return bool(grams) and grams.most_common(1)[0][1] >= _REPEATS
+    """The same 3 words, or the same 6 CJK characters, at least ``_REPEATS`` times, in a text
+    that is mostly repetition (fewer than half its words, or characters, distinct). A plain answer
+    may name "a savings account" three times; a loop says little else."""
+    for units, n in ((word_terms(answer), 3), (_CJK.findall(answer), 6)):
+        grams = Counter(tuple(units[i:i + n]) for i in range(len(units) - n + 1))
+        if grams and grams.most_common(1)[0][1] >= _REPEATS and len(set(units)) < len(units) / 2:
+            return True
+    return False

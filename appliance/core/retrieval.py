@@ -162,13 +162,16 @@ def extract_answer(query: str, hit: ChunkHit, *, max_chars: int = 400) -> str:
     A Q&A pair gives its answer. Otherwise each sentence (or list line) scores by the query
     terms it contains; the best one is returned, with the next sentence when it is short, or
     the lines after it when it introduces a list, up to ``max_chars`` (measured like chunk sizes).
+    Empty when no sentence (for a Q&A pair: neither its question nor its answer) has any of the
+    query's terms.
     """
+    wanted = set(content_terms(query))
     if hit.is_qa and hit.answer:
-        return hit.answer
+        shared = wanted & set(content_terms(f"{hit.text} {hit.answer}"))
+        return hit.answer if shared or not wanted else ""
     sentences = split_sentences(hit.text)
     if not sentences:
         return hit.text[:max_chars]
-    wanted = set(content_terms(query))
 
     def score(sentence: str) -> float:
         have = set(content_terms(sentence))
@@ -176,6 +179,8 @@ def extract_answer(query: str, hit: ChunkHit, *, max_chars: int = 400) -> str:
 
     scores = [score(sentence) for sentence in sentences]
     best = max(range(len(sentences)), key=lambda index: (scores[index], -index))
+    if wanted and scores[best] == 0:
+        return ""  # no sentence shares a word with the question: a quote would be a guess
     chosen = [sentences[best]]
     size = text_size(chosen[0])
     introduces = chosen[0].endswith((":", "："))

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (./dev setup installs it)")
 def test_quick_run_writes_results(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-peer", "--out", str(tmp_path)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=240)
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     results = json.loads((tmp_path / "latest.json").read_text())

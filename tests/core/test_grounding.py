@@ -45,6 +45,9 @@ def test_degenerate_answers_are_named(answer: str, question: str, language: str,
     ("跨境汇款每笔手续费为25美元。", "跨境汇款手续费多少？", "zh"),
     ("您可以在 Lakeshore App 中冻结银行卡。", "卡丢了怎么办？", "zh"),  # a product name in Latin letters is fine
     ("Call 0800 555 0199, the 24-hour card hotline (挂失热线).", "Who do I call?", "en"),
+    # Seen from SmolLM2: it names its subject three times, which is not a loop.
+    ("A savings account is a type of account that earns interest. You open a savings account in the app, "
+     "and a savings account has no fees.", "What is a savings account?", "en"),
 ])
 def test_plain_answers_pass(answer: str, question: str, language: str) -> None:
     assert degenerate(answer, question, language) is None

@@ -91,12 +91,21 @@ def test_extract_answer_picks_the_best_sentences() -> None:
     assert extract_answer("activate", hit(text)).startswith("To activate a card")
     zh = "新卡在5到7个工作日内寄到。加急寄送费用为15美元。激活卡片请在App中操作。"
     assert extract_answer("加急寄送多少钱", hit(zh)).startswith("加急寄送费用为15美元。")
-    assert extract_answer("anything", hit("Q?", qa=True, answer="The answer.")) == "The answer."
+    assert extract_answer("any answer?", hit("Q?", qa=True, answer="The answer.")) == "The answer."
     lines = "Limits:\n- Contactless: 100 USD\n- ATM: 500 USD per day\n- Online: 5000 USD"
     assert extract_answer("how much cash from the ATM per day", hit(lines)).startswith("- ATM: 500 USD per day")
     assert extract_answer("what are the limits", hit(lines)) == lines  # the intro brings its list
     long = "word " * 500
     assert len(extract_answer("word", hit(long), max_chars=100)) <= 100
+
+
+def test_no_quote_when_no_sentence_shares_a_word_with_the_question() -> None:
+    text = "Express delivery costs 15 USD. Cards arrive in 5 to 7 working days."
+    assert extract_answer("Do you sell car insurance?", hit(text)) == ""
+    assert extract_answer("你们卖车险吗？", hit("加急寄送费用为15美元。新卡5到7个工作日寄到。")) == ""
+    faq = hit("可以转人工客服吗？", qa=True, answer="可以。请拨打客服热线400-820-0100。")
+    assert extract_answer("你们卖车险吗？", faq) == ""
+    assert extract_answer("怎么转人工？", faq) == "可以。请拨打客服热线400-820-0100。"
 
 
 def test_citations_name_the_chunks() -> None:
