@@ -73,7 +73,7 @@ def test_visitor_and_agent_talk_live_then_the_bot_takes_over_again(browser: Brow
         chat = open_chat(visitor_side, desk.url)
         log = conversation_log(chat)
         question = "How do I reset my card PIN?"
-        desk.up.set(mode="slow_stream", chunk_delay_ms=400, times=1)  # words arrive one by one
+        desk.up.set(mode="slow_stream", chunk_delay_ms=200, times=1)  # words arrive one by one (2 s in all)
         send(chat, question)
         expect(log.get_by_text(question, exact=True)).to_be_visible()
         # Streamed: a draft answer grows in the log before the final one replaces it.
