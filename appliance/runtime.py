@@ -61,6 +61,7 @@ class Metrics:
         self.turn_errors = m.Counter("appliance_turn_errors_total", "Chat requests refused, by error class.")
         self.turn_seconds = m.Histogram("appliance_turn_seconds", "Time from visitor message to stored reply.")
         self.ready = m.Gauge("appliance_ready", "1 once the store and models are open.")
+        self.builtin_chat = m.Gauge("appliance_builtin_chat_loaded", "1 while the built-in chat model is in memory.")
         self.writes = m.Gauge("appliance_store_writes", "Group commit: transactions and items committed.")
         self.waiting = m.Gauge("appliance_desk_waiting", "Conversations waiting in the human queue.")
         self.agents = m.Gauge("appliance_desk_agents", "Enabled accounts by presence.")
@@ -69,8 +70,8 @@ class Metrics:
         self.quota_keys = m.Gauge("appliance_rate_limit_keys", "Visitors, addresses and conversations tracked.")
 
     def all(self) -> list[m.Counter | m.Histogram]:
-        return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.writes, self.waiting, self.agents,
-                self.sign_ins, self.rate_limited, self.quota_keys]
+        return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.builtin_chat, self.writes,
+                self.waiting, self.agents, self.sign_ins, self.rate_limited, self.quota_keys]
 
 
 class Runtime:
@@ -107,6 +108,7 @@ class Runtime:
         )
         self.agents = AgentDesk(store, self.switchboard, max_text_chars=config.server.max_text_chars)
         self._loading: asyncio.Task[None] | None = None
+        self._preload: asyncio.Task[None] | None = None
         self.privacy = Privacy(store, retention_days=config.privacy.retention_days)
         self._retention: asyncio.Task[None] | None = None
 
@@ -183,10 +185,21 @@ class Runtime:
             return
         await self.routing.refresh()
         self.routing.start()
+        if self.router.table.active is None and not self.chat_model.loaded:
+            # No LLM is active: the built-in model will answer every turn, so it loads now, in the
+            # background, rather than making the first visitor wait for it.
+            self._preload = asyncio.create_task(self._preload_chat(self.chat_model))
         self.agent = self.build_agent()
         self.ready = True
         self.metrics.ready.set(1)
         log.info("models loaded in %.2fs; ready", time.monotonic() - self.started_at)
+
+    @staticmethod
+    async def _preload_chat(chat: BuiltinChatProvider) -> None:
+        try:
+            await chat.load()
+        except Exception:  # the first turn that needs it tries again, and its trace says why
+            log.exception("the built-in chat model failed to load")
 
     async def _open_knowledge(self, embedder: LocalEmbedder) -> None:
         models = self.config.models
@@ -248,6 +261,7 @@ class Runtime:
         self.metrics.writes.set(transactions, kind="transactions")
         self.metrics.writes.set(items, kind="items")
         self.metrics.waiting.set(self.switchboard.waiting)
+        self.metrics.builtin_chat.set(int(self.chat_model is not None and self.chat_model.loaded))
         for presence, count in self.switchboard.presence_counts().items():
             self.metrics.agents.set(count, presence=presence)
         for outcome, count in self.signin.outcomes.items():
@@ -258,8 +272,9 @@ class Runtime:
         return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot())])
 
     async def close(self) -> None:
-        if self._loading is not None and not self._loading.done():
-            self._loading.cancel()
+        for task in (self._loading, self._preload):
+            if task is not None and not task.done():
+                task.cancel()
         if self._retention is not None:
             self._retention.cancel()
         await self.switchboard.stop()

@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         app = Appliance(Path(work))
         try:
             app.init()
-            app.serve()
             app.use_model(mock_url)
+            app.serve()
             results = measure(app, mock_url, quick=args.quick)
         finally:
             app.stop()

@@ -155,9 +155,15 @@ class Appliance:
         self.server.wait_http(f"{self.url}/readyz", timeout)
 
     def use_model(self, mock_url: str) -> None:
-        """Add the mock as model ``up`` (with vision) and make it active, with the real CLI."""
+        """Add the mock as model ``up`` (with vision) and make it active, with the real CLI.
+
+        Best before ``serve``: a node that starts with no active model loads the built-in chat
+        model at once (it would answer every turn), which the memory figures would then include.
+        """
         self.cli("model", "add", "up", "--base-url", mock_url, "--model", "m", "--vision")
         self.cli("model", "use", "up")
+        if self.server is None:
+            return
         time.sleep(1.5)  # the server applies routing changes within about a second
         status, _ = http_json(f"{self.url}/readyz")
         if status != 200:

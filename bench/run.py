@@ -178,8 +178,8 @@ class Bench:
         try:
             started = time.monotonic()
             self.app.init()
-            self.app.serve()
             self.app.use_model(self.mock_url)
+            self.app.serve()
             startup_s = round(time.monotonic() - started, 1)
             time.sleep(1.0)
             idle = rss_mb(self.app.pid)

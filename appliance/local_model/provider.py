@@ -38,20 +38,21 @@ class BuiltinChatProvider:
             return _LOAD_ESTIMATE_S + (self._waiting + 1) * _FIRST_ANSWER_S
         return self._chat.estimated_wait_s(max_tokens)
 
-    async def _loaded(self) -> LocalChat:
+    async def load(self) -> LocalChat:
+        """The model, loaded on a worker thread the first time (once, however many callers wait)."""
         if self._chat is None:
-            self._waiting += 1
-            try:
-                async with self._loading:
-                    if self._chat is None:
-                        assert self._load is not None
-                        self._chat = await asyncio.to_thread(self._load)
-            finally:
-                self._waiting -= 1
+            async with self._loading:
+                if self._chat is None:
+                    assert self._load is not None
+                    self._chat = await asyncio.to_thread(self._load)
         return self._chat
 
     async def complete(self, request: ChatRequest, on_token: TokenSink | None = None) -> ChatResult:
-        chat = await self._loaded()
+        self._waiting += 1
+        try:
+            chat = await self.load()
+        finally:
+            self._waiting -= 1
         messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "tool"]
         if on_token is None:
             text, tokens = await chat.complete(messages, request.max_tokens, request.temperature)

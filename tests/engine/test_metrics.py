@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import Node
-from tests.engine.harness import call, chat, models, new_token, running, scrape, upstreams
+from tests.engine.harness import call, chat, models, new_token, running, scrape, upstreams, wait_for
 
 UP1 = 'arm="active",model="up1"'
 
@@ -77,3 +77,17 @@ def test_changing_or_repeating_a_rating_counts_once(node: Node, tmp_path: Path) 
             assert scrape(server)[f"appliance_model_thumbs_down_total{{{UP1}}}"] == 1
             arm = next(a for a in models(server, admin)["metrics"]["arms"] if a["model"] == "up1")
             assert (arm["feedback"], arm["thumbs_down"], arm["thumbs_down_rate"]) == (2, 1, 0.5), arm
+
+
+def test_the_builtin_chat_model_loads_at_start_only_when_no_llm_is_active(node: Node, tmp_path: Path) -> None:
+    # No LLM: the built-in model answers every turn, so it is loaded before the first visitor asks.
+    with running(node) as server:
+        wait_for(lambda: scrape(server).get("appliance_builtin_chat_loaded") == 1,
+                 "the built-in chat model to load in the background", timeout=60)
+    # An active LLM: the built-in model stays out of memory until a turn needs it.
+    with upstreams(tmp_path, "up1") as (up1,):
+        up1.add_to(node)
+        node.cli("model", "use", "up1")
+        with running(node) as server:
+            assert chat(server, "How do I return an item?")["reply"]["source"] == "llm"
+            assert scrape(server)["appliance_builtin_chat_loaded"] == 0
