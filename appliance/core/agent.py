@@ -490,8 +490,11 @@ class Agent:
             if isinstance(on_token, _Stream):
                 on_token.open = False  # the visitor saw it stream: the final reply replaces it
             return None
-        # The passage the answer draws on is cited first (retrieval order breaks ties).
-        cited = sorted(given, key=lambda hit: -grounding(text, [hit]))
+        # Cited: the passages that back the answer, the best first (retrieval order breaks ties);
+        # the top passage when none does on its own (the answer may combine them).
+        backing = {hit.chunk_id: grounding(text, [hit]) for hit in given}
+        ranked = sorted(given, key=lambda hit: -backing[hit.chunk_id])
+        cited = [hit for hit in ranked if backing[hit.chunk_id] >= self.settings.local_min_support] or ranked[:1]
         return Turn(reply=Reply(text=text, source="local_model", citations=citations(cited)), trace=trace)
 
     def _handoff(self, turn: TurnInput, trace: Trace, reason: str, text: Phrase) -> Turn:
