@@ -299,25 +299,25 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _summary(asked: list[Asked]) -> dict[str, Any]:
-    scored = [(a.case, a.reply, a.score, a.seconds) for a in asked]
-    answerable = [s for _, _, s, _ in scored if "fact" in s]
-    unanswerable = [s for _, _, s, _ in scored if "refused" in s]
+    scores = [a.score for a in asked]
+    answerable = [s for s in scores if "fact" in s]
+    unanswerable = [s for s in scores if "refused" in s]
 
     def share(rows: list[dict[str, bool]], key: str) -> float:
         return round(sum(r[key] for r in rows) / len(rows), 3) if rows else 0.0
 
     by_language = {}
     for language in ("en", "zh"):
-        rows = [s for case, _, s, _ in scored if case.language == language]
+        rows = [a.score for a in asked if a.case.language == language]
         if rows:
             by_language[language] = {"n": len(rows), "correct": share(rows, "correct")}
-    seconds = [t for *_, t in scored]
+    seconds = [a.seconds for a in asked]
     return {
-        "n_cases": len(scored), "correct": share([s for _, _, s, _ in scored], "correct"),
+        "n_cases": len(asked), "correct": share(scores, "correct"),
         "fact": share(answerable, "fact"), "citation": share(answerable, "citation"),
         "language": share(answerable, "language"), "refused_when_unanswerable": share(unanswerable, "refused"),
         "by_language": by_language,
-        "sources": dict(Counter(reply.source for _, reply, _, _ in scored).most_common()),
+        "sources": dict(Counter(a.reply.source for a in asked).most_common()),
         "p50_s": _percentile(seconds, 50), "p90_s": _percentile(seconds, 90),
         # Why each wrong reply came about: the passages retrieved and the fallbacks taken.
         "wrong": [{"question": a.case.question, "source": a.reply.source, "reply": a.reply.text[:200],
