@@ -108,7 +108,6 @@ class Runtime:
         )
         self.agents = AgentDesk(store, self.switchboard, max_text_chars=config.server.max_text_chars)
         self._loading: asyncio.Task[None] | None = None
-        self._preload: asyncio.Task[None] | None = None
         self.privacy = Privacy(store, retention_days=config.privacy.retention_days)
         self._retention: asyncio.Task[None] | None = None
 
@@ -161,13 +160,17 @@ class Runtime:
         def load_chat() -> LocalChat:
             return LocalChat.load(chat_path, threads=models.chat_threads, n_ctx=models.chat_context)
 
+        await self.routing.refresh()
+        # With no LLM active the built-in model answers every turn: it loads before the node is
+        # ready rather than making the first visitor wait. (Not in the background: llama.cpp
+        # silences the whole process's stdout and stderr while it loads a model.)
+        preload = models.chat_preload or self.router.table.active is None
         try:
             if not chat_path.is_file():
                 raise ModelMissing(chat_path)
             embedder = await asyncio.to_thread(LocalEmbedder.load, self.model_path(models.embedding_path, EMBED_FILE),
                                                threads=models.embedding_threads)
-            self.chat_model = BuiltinChatProvider(await asyncio.to_thread(load_chat) if models.chat_preload
-                                                  else load_chat)
+            self.chat_model = BuiltinChatProvider(await asyncio.to_thread(load_chat) if preload else load_chat)
         except ApplianceError as exc:
             self.load_error = str(exc)
             log.error("models failed to load: %s", exc)
@@ -183,23 +186,11 @@ class Runtime:
             self.load_error = str(exc)
             log.error("intents failed to load: %s", exc)
             return
-        await self.routing.refresh()
         self.routing.start()
-        if self.router.table.active is None and not self.chat_model.loaded:
-            # No LLM is active: the built-in model will answer every turn, so it loads now, in the
-            # background, rather than making the first visitor wait for it.
-            self._preload = asyncio.create_task(self._preload_chat(self.chat_model))
         self.agent = self.build_agent()
         self.ready = True
         self.metrics.ready.set(1)
         log.info("models loaded in %.2fs; ready", time.monotonic() - self.started_at)
-
-    @staticmethod
-    async def _preload_chat(chat: BuiltinChatProvider) -> None:
-        try:
-            await chat.load()
-        except Exception:  # the first turn that needs it tries again, and its trace says why
-            log.exception("the built-in chat model failed to load")
 
     async def _open_knowledge(self, embedder: LocalEmbedder) -> None:
         models = self.config.models
@@ -272,9 +263,8 @@ class Runtime:
         return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot())])
 
     async def close(self) -> None:
-        for task in (self._loading, self._preload):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
         if self._retention is not None:
             self._retention.cancel()
         await self.switchboard.stop()

@@ -4,6 +4,7 @@ replies a visitor would find right (the fact, the document cited first, their la
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.conftest import run_cli
@@ -49,8 +50,9 @@ def test_eval_answers_scores_what_the_visitor_gets_in_both_languages(tmp_path: P
     assert report["citation"] == 1.0 and report["language"] == 1.0 and report["fact"] == round(2 / 3, 3)
     assert report["refused_when_unanswerable"] == 1.0
     assert report["by_language"] == {"en": {"n": 3, "correct": round(2 / 3, 3)}, "zh": {"n": 2, "correct": 1.0}}
-    # Progress, one line a case, goes to stderr.
-    assert result.stderr.count("✓") == 4 and result.stderr.count("✗") == 1, result.stderr
+    # Progress, one line a case with its mark, goes to stderr.
+    marks = re.findall(r"\[(\d)/5\] ([✓✗])", result.stderr)
+    assert marks == [("1", "✓"), ("2", "✓"), ("3", "✗"), ("4", "✓"), ("5", "✓")], result.stderr
 
 
 def test_eval_answers_names_what_is_wrong_with_its_input(tmp_path: Path) -> None:
