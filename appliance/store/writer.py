@@ -42,22 +42,39 @@ class WriteTxn:
         event = ev.Event(
             self.origin, self.next_seq, self._clock.now(), ev.event_type(payload), ev.encode_payload(payload)
         )
-        self.insert(event)
-        self.next_seq += 1
+        if not self.insert(event):
+            raise RuntimeError(f"event {event.origin[:12]}…/{event.seq} is already in the log")
         self.audited = self.audited or isinstance(payload, ev.AuditRecorded)
         return event
 
-    def insert(self, event: ev.Event) -> bool:
-        """Append an event (local or replicated) and apply it; False if it was already there."""
+    def insert(self, event: ev.Event, *, materialize: bool = True) -> bool:
+        """Append an event (local or replicated) and apply it; False if it was already there.
+        ``materialize=False`` only logs it (a replicated event this version cannot read)."""
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO events (origin, seq, hlc, type, payload) VALUES (?, ?, ?, ?, ?)",
             (event.origin, event.seq, event.hlc, event.type, event.payload),
         )
         if cursor.rowcount == 0:
             return False
+        if event.origin == self.origin and event.seq >= self.next_seq:
+            self.next_seq = event.seq + 1  # this node's own events, brought back by a peer after a restore
         self._clock.observe(event.hlc)
-        apply(self.conn, event)
+        if materialize:
+            apply(self.conn, event)
         return True
+
+
+def next_sequence(conn: Connection, origin: str, clock: HybridClock) -> int:
+    """The next sequence number of ``origin``'s own events, read under the write lock.
+
+    Never below ``seq_floor`` (the start of a new epoch, set by replication when this node finds
+    its peers hold newer events of its own than it does: a restore from an old backup). The
+    clock observes the newest own event, which another process (the CLI) may have written."""
+    row = conn.execute("SELECT max(seq), hlc FROM events WHERE origin = ?", (origin,)).fetchone()
+    if row[1] is not None:
+        clock.observe(row[1])
+    floor = conn.execute("SELECT value FROM node_state WHERE key = 'seq_floor'").fetchone()
+    return max((row[0] or 0) + 1, int(floor[0]) if floor else 0)
 
 
 class Writer:
@@ -107,7 +124,9 @@ class Writer:
                     except queue.Empty:
                         break
                 stop = any(item is _STOP for item in batch)
-                work = [item for item in batch if item is not _STOP]
+                # A future cancelled before its work began (its waiter went away) is dropped; the
+                # others are marked running, so a cancel arriving later cannot fail set_result.
+                work = [item for item in batch if item is not _STOP and item[1].set_running_or_notify_cancel()]
                 if work:
                     self._commit(conn, work)
                 if stop:
@@ -119,8 +138,7 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute("SELECT max(seq) FROM events WHERE origin = ?", (self._origin,)).fetchone()
-            txn = WriteTxn(conn, self._origin, self._clock, (row[0] or 0) + 1)
+            txn = WriteTxn(conn, self._origin, self._clock, next_sequence(conn, self._origin, self._clock))
             for work, _ in batch:
                 seq = txn.next_seq
                 conn.execute("SAVEPOINT item")
