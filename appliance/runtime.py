@@ -51,6 +51,8 @@ from appliance.providers.redis_cache import RedisReplyCache
 from appliance.store import Store
 from appliance.store.reply_cache import SqliteReplyCache
 from appliance.store.routing import RoutingWatcher
+from appliance.sync import SyncService
+from appliance.sync.status import metrics as sync_metrics
 
 log = logging.getLogger("appliance")
 
@@ -110,6 +112,7 @@ class Runtime:
         self._loading: asyncio.Task[None] | None = None
         self.privacy = Privacy(store, retention_days=config.privacy.retention_days)
         self._retention: asyncio.Task[None] | None = None
+        self.sync = SyncService(store, identity, config.sync, name=config.node.name, data_dir=config.data_dir)
 
     @classmethod
     def open(cls, config: Config) -> Runtime:
@@ -148,6 +151,7 @@ class Runtime:
     async def start(self) -> None:
         self.http = make_session()
         await self.switchboard.start()
+        await self.sync.start()  # replication needs no models: it starts with the store
         self._loading = asyncio.create_task(self._load_models())
         if self.privacy.retention_days > 0:  # once now, then hourly
             self._retention = asyncio.create_task(self.privacy.keep())
@@ -260,13 +264,14 @@ class Runtime:
         for limit, count in self.quotas.refused.items():
             self.metrics.rate_limited.set(count, limit=limit)
         self.metrics.quota_keys.set(self.quotas.tracked_keys())
-        return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot())])
+        return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot()), *sync_metrics(self.sync)])
 
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
         if self._retention is not None:
             self._retention.cancel()
+        await self.sync.stop()
         await self.switchboard.stop()
         await self.routing.stop()
         await self.router.aclose()

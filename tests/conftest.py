@@ -74,6 +74,10 @@ def init_node(directory: Path, *extra: str) -> Node:
     # Most tests are about the engine's mechanics, which the small built-in model exercises in a
     # fraction of the time; tests/engine/test_builtin_answers.py judges what the standard one says.
     node.edit_config('builtin_chat = "standard"', 'builtin_chat = "small"')
+    # Sync listens only where a test pairs nodes (tests/sync/ pass --sync-port), not on one
+    # fixed port for all.
+    if "--sync-port" not in extra:
+        node.edit_config("port = 7443", "port = 0")
     return node
 
 

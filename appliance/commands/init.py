@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--name", default="node-1", help="node name (default: node-1)")
     parser.add_argument("--admin", default="admin", help="admin account name (default: admin)")
     parser.add_argument("--port", type=int, default=None, help="HTTP port written to the config")
+    parser.add_argument("--sync-port", type=int, default=None,
+                        help="UDP port sync listens on, written to the config (default 7443; 0: don't listen)")
     parser.set_defaults(run=run)
 
 
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     text = config_template().replace('name = "node-1"', f'name = "{_toml_string(args.name)}"', 1)
     if args.port is not None:
         text = text.replace("port = 8080", f"port = {args.port}", 1)
+    if args.sync_port is not None:
+        text = text.replace("port = 7443", f"port = {args.sync_port}", 1)
     config_file.write_text(text, encoding="utf-8")
     config = read_config(config_file)
     identity = NodeIdentity.create(config.data_dir, config.node.name)
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"config:   {config_file}")
     print(f"database: {config.resolve(config.store.file)}")
     print(f"admin account: {args.admin}  password: {password}  (shown once)")
+    print(f"sync:     udp port {config.sync.port or '(off)'}; pair with `appliance node id` and `appliance pair add`")
     print(f"next: appliance --config {config_file} serve")
     print(f"then: sign in at http://{config.server.host}:{config.server.port}/console as {args.admin};"
           f" visitors chat at /chat")

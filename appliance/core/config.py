@@ -158,6 +158,27 @@ class ToolConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     timeout_s: float = 5.0
 
 
+class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    host: str = "0.0.0.0"
+    port: int = 7443
+    anti_entropy_s: float = 5.0
+    batch_events: int = 500
+    batch_bytes: int = 1_048_576
+    window_batches: int = 4
+    flow_window_bytes: int = 16_777_216
+    idle_timeout_s: float = 15.0
+    connect_timeout_s: float = 5.0
+    max_backoff_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port: {self.port} is not a UDP port (0 turns listening off)")
+        if self.batch_events < 1 or self.window_batches < 1 or self.batch_bytes < 1024:
+            raise ValueError("batch_events and window_batches must be at least 1, batch_bytes at least 1024")
+        if self.anti_entropy_s <= 0 or self.idle_timeout_s <= self.anti_entropy_s:
+            raise ValueError("anti_entropy_s must be positive and shorter than idle_timeout_s")
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     node: NodeConfig = NodeConfig()
     server: ServerConfig = ServerConfig()
@@ -171,6 +192,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     engine: EngineConfig = EngineConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     intents: IntentsConfig = IntentsConfig()
+    sync: SyncConfig = SyncConfig()
     rules: list[Rule] = msgspec.field(default_factory=list)
     tools: list[ToolConfig] = msgspec.field(default_factory=list)
     # Directory of the config file; set by decode_config, not read from TOML.

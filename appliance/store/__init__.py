@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -10,8 +11,9 @@ from typing import TypeVar
 from appliance.core import events as ev
 from appliance.core.config import Config
 from appliance.core.hlc import HybridClock
-from appliance.store.audit_head import AuditHead
+from appliance.store.audit_head import AuditHead, HeadUnreadable
 from appliance.store.db import Connection, connect
+from appliance.store.log import begin_epoch_above, newest_hlc
 from appliance.store.migrations import migrate
 from appliance.store.reader import ReadPool
 from appliance.store.writer import Writer, WriteTxn
@@ -19,6 +21,7 @@ from appliance.store.writer import Writer, WriteTxn
 __all__ = ["Connection", "Store", "WriteTxn"]
 
 T = TypeVar("T")
+log = logging.getLogger("appliance.store")
 AUDIT_HEAD_SCHEMA = 6  # the first schema version whose nodes keep audit.head
 
 
@@ -46,9 +49,12 @@ class Store:
             head.key()  # made on first open, outside the database
             if before < AUDIT_HEAD_SCHEMA and not head.path.exists():
                 head.advance(conn)  # a node upgraded in place: anchor the chain it has
+            newest = newest_hlc(conn)
+            _restored_check(conn, head, origin, path)
         finally:
             conn.close()
         store = cls(path, origin, **options)  # type: ignore[arg-type]
+        store.clock.observe(newest)  # a change made now is newer than every one already stored
         store._writer.start()
         return store
 
@@ -89,3 +95,25 @@ class Store:
     def close(self) -> None:
         self._writer.close()
         self._readers.close()
+
+
+def _restored_check(conn: Connection, head: AuditHead, origin: str, path: Path) -> None:
+    """The audit head (kept outside the database) names an own record the log no longer has:
+    the database is an older backup. New events start a new epoch (``store/log.py``)."""
+    try:
+        checkpoint = head.read()
+    except HeadUnreadable:
+        return  # `audit verify` reports it
+    if checkpoint is None or checkpoint.origin != origin:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        floor = begin_epoch_above(conn, origin, checkpoint.seq)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if floor is not None:
+        log.error("%s: the audit head names event #%d of this node, the database ends before it: restored"
+                  " from an older backup? New events start at epoch %d; paired peers send the lost ones back",
+                  path, checkpoint.seq, floor >> 32)

@@ -13,7 +13,9 @@ from typing import Any
 import msgspec
 
 from appliance.core import events as ev
+from appliance.store.conflicts import record_loser
 from appliance.store.db import Connection
+from appliance.store.log import EPOCH_BITS, epoch_of
 
 _encode = msgspec.msgpack.encode
 Handler = Callable[[Connection, ev.Event, Any], None]
@@ -44,12 +46,24 @@ def apply(conn: Connection, event: ev.Event) -> None:
         _HANDLERS[type(payload)](conn, event, payload)
 
 
+def _conversation(conn: Connection, conversation_id: str) -> None:
+    """Make sure the row exists: events of other origins about a conversation can arrive before
+    the one that started it, and must not be lost. ``ConversationStarted`` fills in the rest."""
+    conn.execute("INSERT OR IGNORE INTO conversations (id, visitor_id, started_hlc, updated_hlc) VALUES (?, '', 0, 0)",
+                 (conversation_id,))
+
+
+# Columns several sites change carry the (hlc, origin) of the change that set them (state_*:
+# owner, status, assignee, queue; last_message_*; subject_*, the oldest visitor message; rating_*),
+# so the newest change wins in whatever order replicated events arrive, ties broken by origin.
+
 @handles(ev.ConversationStarted)
 def _conversation_started(conn: Connection, e: ev.Event, p: ev.ConversationStarted) -> None:
+    _conversation(conn, p.conversation_id)
     conn.execute(
-        "INSERT OR IGNORE INTO conversations (id, visitor_id, channel, started_hlc, updated_hlc, language, profile)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (p.conversation_id, p.visitor_id, p.channel, e.hlc, e.hlc, p.language, _encode(p.profile)),
+        "UPDATE conversations SET visitor_id = ?, channel = ?, started_hlc = ?, updated_hlc = max(updated_hlc, ?),"
+        " language = ?, profile = ? WHERE id = ? AND started_hlc = 0",
+        (p.visitor_id, p.channel, e.hlc, e.hlc, p.language, _encode(p.profile), p.conversation_id),
     )
 
 
@@ -66,14 +80,25 @@ def _message_added(conn: Connection, e: ev.Event, p: ev.MessageAdded) -> None:
     )
     if m.role == "note":
         return
+    _conversation(conn, m.conversation_id)
     visitor = m.role == "visitor"
     conn.execute(
-        "UPDATE conversations SET updated_hlc = max(updated_hlc, ?), last_text = ?, last_role = ?,"
-        " subject = CASE WHEN subject = '' AND ? THEN ? ELSE subject END,"
-        " last_visitor_hlc = CASE WHEN ? THEN max(last_visitor_hlc, ?) ELSE last_visitor_hlc END"
-        " WHERE id = ?",
-        (e.hlc, m.text[:200] or ("[image]" if m.attachments else ""), m.role, visitor,
-         m.text[:80] or ("[image]" if m.attachments else ""), visitor, e.hlc, m.conversation_id),
+        "UPDATE conversations SET last_text = :last, last_role = :role, last_message_hlc = :hlc,"
+        " last_message_origin = :origin WHERE id = :id AND (last_message_hlc, last_message_origin) < (:hlc, :origin)",
+        {"hlc": e.hlc, "origin": e.origin, "last": m.text[:200] or ("[image]" if m.attachments else ""),
+         "role": m.role, "id": m.conversation_id},
+    )
+    if visitor:  # the subject is the first visitor message
+        conn.execute(
+            "UPDATE conversations SET subject = :subject, subject_hlc = :hlc, subject_origin = :origin"
+            " WHERE id = :id AND (subject_hlc = 0 OR (subject_hlc, subject_origin) > (:hlc, :origin))",
+            {"hlc": e.hlc, "origin": e.origin, "subject": m.text[:80] or ("[image]" if m.attachments else ""),
+             "id": m.conversation_id},
+        )
+    conn.execute(
+        "UPDATE conversations SET updated_hlc = max(updated_hlc, :hlc),"
+        " last_visitor_hlc = CASE WHEN :visitor THEN max(last_visitor_hlc, :hlc) ELSE last_visitor_hlc END"
+        " WHERE id = :id", {"hlc": e.hlc, "visitor": visitor, "id": m.conversation_id},
     )
 
 
@@ -86,43 +111,46 @@ def _trace_recorded(conn: Connection, e: ev.Event, p: ev.TraceRecorded) -> None:
     )
 
 
+def _change_state(conn: Connection, e: ev.Event, conversation_id: str, assignments: str,
+                  values: tuple[Any, ...]) -> None:
+    """Set the conversation's state columns (``assignments``, an SQL SET list) unless a newer state
+    change is already applied; ``updated_hlc`` moves in any case."""
+    _conversation(conn, conversation_id)
+    conn.execute(f"UPDATE conversations SET {assignments}, state_hlc = ?, state_origin = ?"
+                 " WHERE id = ? AND (state_hlc, state_origin) < (?, ?)",
+                 (*values, e.hlc, e.origin, conversation_id, e.hlc, e.origin))
+    conn.execute("UPDATE conversations SET updated_hlc = max(updated_hlc, ?) WHERE id = ?", (e.hlc, conversation_id))
+
+
 @handles(ev.OwnerChanged)
 def _owner_changed(conn: Connection, e: ev.Event, p: ev.OwnerChanged) -> None:
-    conn.execute(
-        "UPDATE conversations SET owner = ?, status = 'open', assignee = ?,"
-        " queued_hlc = CASE WHEN ? = 'queue' THEN ? ELSE 0 END, updated_hlc = max(updated_hlc, ?) WHERE id = ?",
-        (p.owner, p.assignee, p.owner, e.hlc, e.hlc, p.conversation_id),
-    )
+    _change_state(conn, e, p.conversation_id, "owner = ?, status = 'open', assignee = ?, queued_hlc = ?",
+                  (p.owner, p.assignee, e.hlc if p.owner == "queue" else 0))
 
 
 @handles(ev.ConversationAssigned)
 def _conversation_assigned(conn: Connection, e: ev.Event, p: ev.ConversationAssigned) -> None:
-    conn.execute("UPDATE conversations SET assignee = ?, updated_hlc = max(updated_hlc, ?) WHERE id = ?",
-                 (p.assignee, e.hlc, p.conversation_id))
+    _change_state(conn, e, p.conversation_id, "assignee = ?", (p.assignee,))
 
 
 @handles(ev.ConversationClosed)
 def _conversation_closed(conn: Connection, e: ev.Event, p: ev.ConversationClosed) -> None:
-    conn.execute(
-        "UPDATE conversations SET status = 'closed', queued_hlc = 0, updated_hlc = max(updated_hlc, ?) WHERE id = ?",
-        (e.hlc, p.conversation_id),
-    )
+    _change_state(conn, e, p.conversation_id, "status = 'closed', queued_hlc = 0", ())
 
 
 @handles(ev.ConversationReopened)
 def _conversation_reopened(conn: Connection, e: ev.Event, p: ev.ConversationReopened) -> None:
-    conn.execute(
-        "UPDATE conversations SET status = 'open', owner = ?, assignee = ?, queued_hlc = 0,"
-        " updated_hlc = max(updated_hlc, ?) WHERE id = ?",
-        (p.owner, p.owner.removeprefix("agent:") if p.owner.startswith("agent:") else "", e.hlc,
-         p.conversation_id),
-    )
+    assignee = p.owner.removeprefix("agent:") if p.owner.startswith("agent:") else ""
+    _change_state(conn, e, p.conversation_id, "status = 'open', owner = ?, assignee = ?, queued_hlc = 0",
+                  (p.owner, assignee))
 
 
 @handles(ev.RatingGiven)
 def _rating_given(conn: Connection, e: ev.Event, p: ev.RatingGiven) -> None:
-    conn.execute("UPDATE conversations SET rating = ?, rating_comment = ? WHERE id = ?",
-                 (p.score, p.comment, p.conversation_id))
+    _conversation(conn, p.conversation_id)
+    conn.execute("UPDATE conversations SET rating = ?, rating_comment = ?, rating_hlc = ?, rating_origin = ?"
+                 " WHERE id = ? AND (rating_hlc, rating_origin) < (?, ?)",
+                 (p.score, p.comment, e.hlc, e.origin, p.conversation_id, e.hlc, e.origin))
 
 
 @handles(ev.TicketCreated)
@@ -144,6 +172,7 @@ def _lww(conn: Connection, table: str, key: str, key_value: str, e: ev.Event, ro
     """Upsert ``row`` unless the stored one carries a newer ``(hlc, origin)``."""
     current = conn.execute(f"SELECT hlc, origin FROM {table} WHERE {key} = ?", (key_value,)).fetchone()
     if current is not None and (current[0], current[1]) > (e.hlc, e.origin):
+        record_loser(conn, table, key_value, e, (current[0], current[1]))
         return
     row = {key: key_value, **row, "hlc": e.hlc, "origin": e.origin}
     columns = ", ".join(row)
@@ -153,6 +182,14 @@ def _lww(conn: Connection, table: str, key: str, key_value: str, e: ev.Event, ro
 
 @handles(ev.UserUpserted)
 def _user_upserted(conn: Connection, e: ev.Event, p: ev.UserUpserted) -> None:
+    # A sign-in name is one account everywhere: two sites that each made "admin" (each `init`
+    # does) end with the newer of the two on both, the other kept for review.
+    other = conn.execute("SELECT id, hlc, origin FROM users WHERE name = ? AND id != ?", (p.name, p.user_id)).fetchone()
+    if other is not None:
+        if (other[1], other[2]) > (e.hlc, e.origin):
+            record_loser(conn, "users", p.name, e, (other[1], other[2]))
+            return
+        conn.execute("DELETE FROM users WHERE id = ?", (other[0],))
     _lww(conn, "users", "id", p.user_id, e, {
         "name": p.name, "role": p.role, "password_hash": p.password_hash, "disabled": int(p.disabled),
         "display_name": p.display_name, "capacity": p.capacity,
@@ -164,11 +201,15 @@ def _token_issued(conn: Connection, e: ev.Event, p: ev.TokenIssued) -> None:
     _lww(conn, "api_tokens", "id", p.token_id, e, {
         "name": p.name, "role": p.role, "token_hash": p.token_hash, "user_id": p.user_id, "revoked": 0,
     })
+    if conn.execute("SELECT 1 FROM node_state WHERE key = ?", (f"revoked:{p.token_id}",)).fetchone():
+        conn.execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?", (p.token_id,))
 
 
 @handles(ev.TokenRevoked)
 def _token_revoked(conn: Connection, e: ev.Event, p: ev.TokenRevoked) -> None:
-    conn.execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?", (p.token_id,))
+    if conn.execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?", (p.token_id,)).rowcount == 0:
+        # Revoked at another site before this one saw it issued: the revocation must still hold.
+        conn.execute("INSERT OR IGNORE INTO node_state (key, value) VALUES (?, 1)", (f"revoked:{p.token_id}",))
 
 
 @handles(ev.SettingChanged)
@@ -178,8 +219,9 @@ def _setting_changed(conn: Connection, e: ev.Event, p: ev.SettingChanged) -> Non
 
 @handles(ev.AuditRecorded)
 def _audit_recorded(conn: Connection, e: ev.Event, p: ev.AuditRecorded) -> None:
-    row = conn.execute(
-        "SELECT hash FROM audit WHERE origin = ? AND seq < ? ORDER BY seq DESC LIMIT 1", (e.origin, e.seq)
+    row = conn.execute(  # the predecessor within the same epoch (store/log.py): one chain per epoch
+        "SELECT hash FROM audit WHERE origin = ? AND seq < ? AND seq >= ? ORDER BY seq DESC LIMIT 1",
+        (e.origin, e.seq, epoch_of(e.seq) << EPOCH_BITS),
     ).fetchone()
     prev = row[0] if row else ""
     conn.execute(
@@ -222,7 +264,9 @@ def _attachment_shared(conn: Connection, e: ev.Event, p: ev.AttachmentShared) ->
 @handles(ev.FeedbackGiven)
 def _feedback_given(conn: Connection, e: ev.Event, p: ev.FeedbackGiven) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO feedback (message_id, conversation_id, rating, hlc) VALUES (?, ?, ?, ?)",
-        (p.message_id, p.conversation_id, p.rating, e.hlc),
+        "INSERT INTO feedback (message_id, conversation_id, rating, hlc, origin) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (message_id) DO UPDATE SET rating = excluded.rating, hlc = excluded.hlc, origin = excluded.origin"
+        " WHERE (excluded.hlc, excluded.origin) > (feedback.hlc, feedback.origin)",
+        (p.message_id, p.conversation_id, p.rating, e.hlc, e.origin),
     )
 from appliance.store import knowledge_apply, privacy  # noqa: E402,F401

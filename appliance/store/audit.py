@@ -17,6 +17,7 @@ from appliance.core.hlc import physical_ms
 from appliance.store.apply import audit_hash
 from appliance.store.audit_head import AuditHead, HeadUnreadable
 from appliance.store.db import Connection
+from appliance.store.log import epoch_of
 
 
 class AuditRecord(ev.AuditRecorded, kw_only=True):
@@ -67,12 +68,15 @@ def verify(conn: Connection, head: AuditHead | None = None) -> Verification:
         "SELECT origin, seq, hlc, payload FROM events WHERE type = 'audit.recorded'")}
     table = {(r[0], r[1]): r for r in conn.execute(f"SELECT {_COLUMNS} FROM audit")}
     broken: list[BrokenRecord] = []
-    previous: dict[str, str] = {}  # origin -> hash the next record must name as its predecessor
+    # (origin, epoch) -> hash the next record must name as its predecessor: each epoch of an
+    # origin (store/log.py) is a chain of its own, so one restored from backup verifies too.
+    previous: dict[tuple[str, int], str] = {}
     hashes: dict[tuple[str, int], str] = {}
     for key in sorted(events.keys() | table.keys()):
         origin, seq = key
-        reason, previous[origin] = _check(previous.get(origin, ""), events.get(key), table.get(key))
-        hashes[key] = previous[origin]
+        stream = (origin, epoch_of(seq))
+        reason, previous[stream] = _check(previous.get(stream, ""), events.get(key), table.get(key))
+        hashes[key] = previous[stream]
         if reason:
             broken.append(BrokenRecord(origin=origin, seq=seq, reason=reason))
     head_seq = 0

@@ -29,6 +29,7 @@ from appliance.core import events as ev
 from appliance.core.chunking import CJK_CHAR, Chunk, embedding_text, text_hash
 from appliance.core.retrieval import STOPWORDS, character_bigrams, cjk_runs, convex_fusion, word_terms
 from appliance.core.types import ChunkHit
+from appliance.store.conflicts import record_loser
 from appliance.store.db import Connection
 from appliance.store.vector_index import SignIndex, sign_code, similarities
 
@@ -97,7 +98,10 @@ def _ensure_vector_index(conn: Connection, model: str, dim: int, hlc: int) -> bo
 
 def _newer_exists(conn: Connection, document_id: str, e: ev.Event) -> bool:
     row = conn.execute("SELECT hlc, origin FROM kb_documents WHERE id = ?", (document_id,)).fetchone()
-    return row is not None and (row[0], row[1]) > (e.hlc, e.origin)
+    if row is None or (row[0], row[1]) <= (e.hlc, e.origin):
+        return False
+    record_loser(conn, "kb_documents", document_id, e, (row[0], row[1]))
+    return True
 
 
 def _delete_chunks(conn: Connection, document_id: str) -> None:

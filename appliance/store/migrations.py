@@ -251,6 +251,51 @@ MIGRATIONS: list[str] = [
                kb_index_text(CASE WHEN c.is_qa THEN c.answer ELSE c.text END)
         FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id;
     """,
+    # 9: replication (appliance/sync/). Conversation columns that several sites change carry the
+    # (hlc, origin) of the change that set them, so events applied in any order give the same row; the
+    # paired peers; what the node learned about itself (``seq_floor``: the first sequence number
+    # of a new epoch after a restore from backup); updates that lost last-writer-wins, and
+    # events that arrived under an (origin, seq) already holding another event, kept for review.
+    """
+    ALTER TABLE conversations ADD COLUMN state_hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN last_message_hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN subject_hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN rating_hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN state_origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN last_message_origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN subject_origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conversations ADD COLUMN rating_origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE feedback ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    UPDATE conversations SET state_hlc = updated_hlc, last_message_hlc = updated_hlc,
+        subject_hlc = CASE WHEN subject = '' THEN 0 ELSE started_hlc END, rating_hlc = updated_hlc;
+    CREATE TABLE sync_peers (
+        node_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL,
+        added_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE node_state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+    CREATE TABLE lww_losers (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        winner_origin TEXT NOT NULL,
+        winner_hlc INTEGER NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_collisions (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        source TEXT NOT NULL,
+        detected_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, seq, hlc)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

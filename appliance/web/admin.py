@@ -1,4 +1,4 @@
-"""The admin API: decision traces, live model routing, the audit log, visitors' data.
+"""The admin API: decision traces, live model routing, the audit log, visitors' data, sync status.
 
 Every route needs a console session or a bearer token from `appliance token create`; model
 routing, the audit log and visitors' data need an admin. The desk's routes live in ``web/desk.py``.
@@ -6,7 +6,7 @@ routing, the audit log and visitors' data need an admin. The desk's routes live 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete, get, post
@@ -23,6 +23,7 @@ from appliance.desk.privacy import VisitorErasure
 from appliance.runtime import Runtime
 from appliance.store import Connection, audit, desk
 from appliance.store.routing import TableChange, change_table
+from appliance.sync.status import snapshot as sync_snapshot
 from appliance.web.auth import Principal, admin, principal
 
 
@@ -158,4 +159,15 @@ class VisitorsController(Controller):
         return erased
 
 
-ROUTES = [TracesController, ModelsController, AuditController, VisitorsController]
+class SyncController(Controller):
+    path = "/api/v1/admin/sync"
+    dependencies = {"who": Provide(admin)}
+    tags = ["admin"]
+
+    @get("/", summary="Replication with paired nodes: connected, backlog and lag per origin, rates, last error",
+         response_description="what `appliance sync status --json` shows, from the running server")
+    async def status(self, runtime: Runtime, who: Principal) -> dict[str, Any]:
+        return await sync_snapshot(runtime.sync, running=True)
+
+
+ROUTES = [TracesController, ModelsController, AuditController, VisitorsController, SyncController]

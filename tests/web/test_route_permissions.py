@@ -304,6 +304,7 @@ TABLE: dict[tuple[str, str], Rule] = {
                                                                   {"names": ["walk-b"]})),
     ("GET", "/api/v1/admin/audit"): Rule(ADMINS, fixed("/api/v1/admin/audit?limit=5")),
     ("GET", "/api/v1/admin/audit/verify"): Rule(ADMINS, fixed("/api/v1/admin/audit/verify")),
+    ("GET", "/api/v1/admin/sync"): Rule(ADMINS, fixed("/api/v1/admin/sync")),
     # A visitor's data, exported or erased: admins.
     ("GET", "/api/v1/admin/visitors/{visitor_id}/export"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/visitors/{w.visitor_id(w.conversation)}/export")),
