@@ -162,8 +162,8 @@ class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     host: str = "0.0.0.0"
     port: int = 7443
     anti_entropy_s: float = 5.0
-    batch_events: int = 500
-    batch_bytes: int = 1_048_576
+    batch_events: int = 2000
+    batch_bytes: int = 4_194_304
     window_batches: int = 4
     flow_window_bytes: int = 16_777_216
     idle_timeout_s: float = 15.0

@@ -237,6 +237,14 @@ EventPayload = (
 )
 
 
+def _tags() -> frozenset[str]:
+    tags = {t.__struct_config__.tag for t in EventPayload.__args__}
+    return frozenset(t for t in tags if isinstance(t, str))
+
+
+KNOWN_TYPES = _tags()  # every event type this version can apply
+
+
 def event_type(payload: EventPayload) -> str:
     tag = type(payload).__struct_config__.tag
     assert isinstance(tag, str)

@@ -80,26 +80,30 @@ def _message_added(conn: Connection, e: ev.Event, p: ev.MessageAdded) -> None:
     )
     if m.role == "note":
         return
-    _conversation(conn, m.conversation_id)
-    visitor = m.role == "visitor"
-    conn.execute(
-        "UPDATE conversations SET last_text = :last, last_role = :role, last_message_hlc = :hlc,"
-        " last_message_origin = :origin WHERE id = :id AND (last_message_hlc, last_message_origin) < (:hlc, :origin)",
-        {"hlc": e.hlc, "origin": e.origin, "last": m.text[:200] or ("[image]" if m.attachments else ""),
-         "role": m.role, "id": m.conversation_id},
-    )
-    if visitor:  # the subject is the first visitor message
-        conn.execute(
-            "UPDATE conversations SET subject = :subject, subject_hlc = :hlc, subject_origin = :origin"
-            " WHERE id = :id AND (subject_hlc = 0 OR (subject_hlc, subject_origin) > (:hlc, :origin))",
-            {"hlc": e.hlc, "origin": e.origin, "subject": m.text[:80] or ("[image]" if m.attachments else ""),
-             "id": m.conversation_id},
-        )
-    conn.execute(
-        "UPDATE conversations SET updated_hlc = max(updated_hlc, :hlc),"
-        " last_visitor_hlc = CASE WHEN :visitor THEN max(last_visitor_hlc, :hlc) ELSE last_visitor_hlc END"
-        " WHERE id = :id", {"hlc": e.hlc, "visitor": visitor, "id": m.conversation_id},
-    )
+    values = {"hlc": e.hlc, "origin": e.origin, "last": m.text[:200] or ("[image]" if m.attachments else ""),
+              "role": m.role, "visitor": m.role == "visitor", "id": m.conversation_id,
+              "subject": m.text[:80] or ("[image]" if m.attachments else "")}
+    if conn.execute(_SUMMARY, values).rowcount == 0:  # its conversation is not here yet
+        _conversation(conn, m.conversation_id)
+        conn.execute(_SUMMARY, values)
+
+
+# One statement (every SET expression sees the row as it was): the newest message by (hlc,
+# origin) is the last one; the oldest visitor message is the subject.
+_NEWER = "(last_message_hlc, last_message_origin) < (:hlc, :origin)"
+_FIRST = ":visitor AND (subject_hlc = 0 OR (subject_hlc, subject_origin) > (:hlc, :origin))"
+_SUMMARY = (
+    "UPDATE conversations SET updated_hlc = max(updated_hlc, :hlc),"
+    f" last_text = CASE WHEN {_NEWER} THEN :last ELSE last_text END,"
+    f" last_role = CASE WHEN {_NEWER} THEN :role ELSE last_role END,"
+    f" last_message_origin = CASE WHEN {_NEWER} THEN :origin ELSE last_message_origin END,"
+    f" last_message_hlc = CASE WHEN {_NEWER} THEN :hlc ELSE last_message_hlc END,"
+    f" subject = CASE WHEN {_FIRST} THEN :subject ELSE subject END,"
+    f" subject_origin = CASE WHEN {_FIRST} THEN :origin ELSE subject_origin END,"
+    f" subject_hlc = CASE WHEN {_FIRST} THEN :hlc ELSE subject_hlc END,"
+    " last_visitor_hlc = CASE WHEN :visitor THEN max(last_visitor_hlc, :hlc) ELSE last_visitor_hlc END"
+    " WHERE id = :id"
+)
 
 
 @handles(ev.TraceRecorded)

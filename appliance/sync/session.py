@@ -22,8 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from appliance.core import events as ev
 from appliance.store import Store, WriteTxn
 from appliance.store.conflicts import record_collision
@@ -162,7 +160,11 @@ class Session:
             if isinstance(frame, wire.Marks):
                 self._on_marks(wire.from_marks(frame.marks))
             elif isinstance(frame, wire.Batch):
-                await self._on_batch(frame.events)
+                try:
+                    events = wire.batch_events(frame)
+                except wire.ProtocolError as exc:
+                    raise SessionClosed(str(exc)) from None
+                await self._on_batch(events)
             elif isinstance(frame, wire.Ack):
                 self._in_flight = max(0, self._in_flight - 1)
                 for stream, seq in wire.from_marks(frame.marks).items():
@@ -230,7 +232,7 @@ class Session:
                         stream = (event.origin, epoch_of(event.seq))
                         self._cursor[stream] = max(self._cursor.get(stream, 0), event.seq)
                     self._in_flight += 1
-                    self.link.bytes_out += self.send(wire.Batch(events=batch))
+                    self.link.bytes_out += self.send(wire.batch(batch))
                     self.link.events_out += len(batch)
                     await self._writer.drain()
                     continue
@@ -267,15 +269,11 @@ def receive(txn: WriteTxn, events: list[ev.Event], source: str) -> tuple[int, in
     """Apply a replicated batch in the writer's transaction: (events new here, collisions)."""
     applied = collisions = 0
     for event in events:
-        txn.conn.execute("SAVEPOINT event")
-        try:
+        if event.type in ev.KNOWN_TYPES:
             inserted = txn.insert(event)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            # An event type from a newer version: kept in the log (it replicates on), not applied.
+        else:  # a type from a newer version: kept in the log (it replicates on), not applied here
             log.warning("sync: event %s/%d of unknown type %r kept unapplied", event.origin[:12], event.seq, event.type)
-            txn.conn.execute("ROLLBACK TO event")
             inserted = txn.insert(event, materialize=False)
-        txn.conn.execute("RELEASE event")
         if inserted:
             applied += 1
             continue

@@ -19,6 +19,7 @@ The exchange, client on the left::
 from __future__ import annotations
 
 import struct
+import zlib
 
 import msgspec
 
@@ -66,7 +67,41 @@ class Marks(Frame, tag="marks"):
 
 
 class Batch(Frame, tag="batch"):
-    events: list[ev.Event]
+    """Events, each stream in order: as ``events``, or zlib-compressed msgpack of that list in
+    ``packed`` (``codec="zlib"``), which a large batch of text shrinks to a fraction."""
+
+    events: list[ev.Event] = msgspec.field(default_factory=list)
+    codec: str = ""
+    packed: bytes = b""
+
+
+COMPRESS_ABOVE = 4096  # bytes of payload below which compression is not worth it
+_events_decoder = msgspec.msgpack.Decoder(list[ev.Event])
+
+
+def batch(events: list[ev.Event]) -> Batch:
+    if sum(len(e.payload) for e in events) < COMPRESS_ABOVE:
+        return Batch(events=events)
+    return Batch(codec="zlib", packed=zlib.compress(msgspec.msgpack.encode(events), 1))
+
+
+def batch_events(frame: Batch) -> list[ev.Event]:
+    """The events of a batch; ProtocolError for an unknown codec or a body over the frame limit."""
+    if not frame.codec:
+        return frame.events
+    if frame.codec != "zlib":
+        raise ProtocolError(f"unknown batch codec {frame.codec!r}")
+    inflate = zlib.decompressobj()
+    try:
+        body = inflate.decompress(frame.packed, MAX_FRAME_BYTES)
+    except zlib.error as exc:
+        raise ProtocolError(f"corrupt batch: {exc}") from None
+    if inflate.unconsumed_tail:
+        raise ProtocolError(f"batch inflates past the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        return _events_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError(f"malformed batch: {exc}") from None
 
 
 class Ack(Frame, tag="ack"):
