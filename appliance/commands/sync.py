@@ -64,6 +64,7 @@ def run_pair_add(args: argparse.Namespace) -> int:
     where = f" at {peer.address}" if peer.address else " (it dials this node)"
     print(f"{'paired with' if new else 'updated'} {peer.name} ({node_id[:16]}…){where}")
     print(f"on {peer.name}, pair back: appliance pair add {identity.node_id} <this node's sync HOST:PORT>")
+    print("accounts replicate: an account name is one account on every paired node")
     return 0
 
 

@@ -25,7 +25,9 @@ from tests.sync.helpers import free_udp_port
 
 def site(root: Path, name: str) -> tuple[Node, int]:
     port = free_udp_port()
-    node = init_node(root / name, "--name", name, "--sync-port", str(port))
+    # Accounts replicate, and a name is one account on every paired node: each site's first
+    # admin gets its own name, as the README says.
+    node = init_node(root / name, "--name", name, "--admin", f"{name}-admin", "--sync-port", str(port))
     node.edit_config('host = "0.0.0.0"', 'host = "127.0.0.1"')
     return node, port
 

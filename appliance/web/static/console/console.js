@@ -5,6 +5,7 @@ import { byId } from "./dom.js";
 import { DeskApi } from "./api.js";
 import { Desk } from "./desk.js";
 import { setBaseTitle, unlockAudio } from "./alerts.js";
+import { watchSites } from "./sites.js";
 
 const api = new DeskApi();
 let desk = null;
@@ -41,6 +42,7 @@ function startDesk(user) {
   byId("app").hidden = false;
   desk = new Desk({ api, user, onUnauthorized: sessionEnded });
   desk.start();
+  if (user.role === "admin") watchSites(api);
 }
 
 function sessionEnded() {
