@@ -112,7 +112,8 @@ class Runtime:
         self._loading: asyncio.Task[None] | None = None
         self.privacy = Privacy(store, retention_days=config.privacy.retention_days)
         self._retention: asyncio.Task[None] | None = None
-        self.sync = SyncService(store, identity, config.sync, name=config.node.name, data_dir=config.data_dir)
+        self.sync = SyncService(store, identity, config.sync, name=config.node.name, data_dir=config.data_dir,
+                                on_applied=self.switchboard.replicated)
 
     @classmethod
     def open(cls, config: Config) -> Runtime:

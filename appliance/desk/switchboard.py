@@ -34,6 +34,12 @@ from appliance.store import Connection, Store, WriteTxn, accounts, desk
 
 log = logging.getLogger("appliance.desk")
 _QUEUE_EVENTS = {"handoff", "assigned", "owner", "closed", "reopened", "presence"}
+# Event types a replicated batch shows on the desk, and as which desk event.
+_REPLICATED_KINDS: dict[str, ConversationEvent] = {
+    "conversation.started": "created", "message.added": "message", "conversation.owner": "owner",
+    "conversation.assigned": "assigned", "conversation.closed": "closed", "conversation.reopened": "reopened",
+    "conversation.rated": "rated", "ticket.created": "message", "ticket.answered": "message",
+}
 
 
 class DeskEvent(msgspec.Struct, kw_only=True):
@@ -124,7 +130,8 @@ class Switchboard:
 
     # -- telling people ------------------------------------------------------------------
 
-    async def notify(self, conversation_id: str, event: ConversationEvent, message: Message | None = None) -> None:
+    async def notify(self, conversation_id: str, event: ConversationEvent, message: Message | None = None, *,
+                     assign: bool = True) -> None:
         queue_moved = event in _QUEUE_EVENTS
         if message is not None and message.role in ("agent", "system"):
             self._hub.publish(conversation_id, MessageFrame(conversation_id=conversation_id, message=message))
@@ -134,10 +141,35 @@ class Switchboard:
         self._track_handle_time(summary)
         self._hub.publish(DESK, DeskEvent(conversation=summary, event=event, message=message))
         if queue_moved:
-            await self.drain()
+            if assign:
+                await self.drain()
             await self.broadcast_queue(also=conversation_id)
         elif self._hub.watched(conversation_id) and event == "rated":
             await self._push_status(conversation_id)
+
+    async def replicated(self, events: list[ev.Event]) -> None:
+        """Events another site wrote, just applied here, shown live as local ones are: agents'
+        replies reach a visitor connected to this site, consoles' inboxes move. One desk update
+        per conversation per batch. Nothing is assigned here for them: the site where the visitor
+        asked for a person does that."""
+        latest: dict[str, ConversationEvent] = {}
+        for event in events:
+            if event.type not in _REPLICATED_KINDS:
+                continue
+            p = ev.decode_payload(event.payload)
+            if isinstance(p, ev.TicketCreated | ev.TicketAnswered):
+                await self.ticket_changed(p.ticket_id)
+            elif isinstance(p, ev.MessageAdded):
+                if p.message.role in ("agent", "system"):
+                    self._hub.publish(p.message.conversation_id,
+                                      MessageFrame(conversation_id=p.message.conversation_id, message=p.message))
+                latest[p.message.conversation_id] = "message"
+            elif isinstance(p, ev.OwnerChanged):
+                latest[p.conversation_id] = "handoff" if p.owner == "queue" else "owner"
+            else:
+                latest[p.conversation_id] = _REPLICATED_KINDS[event.type]
+        for conversation_id, kind in latest.items():
+            await self.notify(conversation_id, kind, assign=False)
 
     async def ticket_changed(self, ticket_id: str) -> None:
         ticket = await self._store.read(lambda c: desk.ticket(c, ticket_id))

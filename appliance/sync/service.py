@@ -18,6 +18,7 @@ import secrets
 import ssl
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from aioquic.asyncio.server import QuicServer
 from aioquic.quic.configuration import QuicConfiguration
 from cryptography.hazmat.primitives import serialization
 
+from appliance.core import events as ev
 from appliance.core.config import SyncConfig
 from appliance.node import NodeIdentity
 from appliance.store import Store
@@ -49,7 +51,7 @@ class Refusal(Exception):
 
 class SyncService:
     def __init__(self, store: Store, identity: NodeIdentity, config: SyncConfig, *, name: str,
-                 data_dir: Path) -> None:
+                 data_dir: Path, on_applied: Callable[[list[ev.Event]], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.identity = identity
         self.node_id = identity.node_id
@@ -57,6 +59,7 @@ class SyncService:
         self.config = config
         self.settings = SessionSettings(batch_events=config.batch_events, batch_bytes=config.batch_bytes,
                                         window=config.window_batches, anti_entropy_s=config.anti_entropy_s)
+        self.on_applied = on_applied  # shown what replication applied (the runtime's live desk)
         self.links: dict[str, PeerLink] = {}
         self.refused: Counter[str] = Counter()
         self.rate_base: dict[str, tuple[int, tuple[int, ...]]] = {}  # per peer: when, and the counters then
@@ -180,6 +183,7 @@ class SyncService:
         link.session = session
         session.on_close = protocol.close
         session.ping = protocol.ping
+        session.on_applied = self.on_applied
         link.connected, link.remote = True, remote
         link.connected_since_ms = time.time_ns() // 1_000_000
         link.last_error = ""

@@ -88,6 +88,7 @@ class Session:
         self._task: asyncio.Task[None] | None = None
         self.on_close: Callable[[], object] | None = None  # closes the connection under the session
         self.ping: Callable[[], Awaitable[None]] | None = None  # a QUIC ping on that connection
+        self.on_applied: Callable[[list[ev.Event]], Awaitable[None]] | None = None  # after a batch is durable
         self._closed = False
 
     def wake(self) -> None:
@@ -208,8 +209,13 @@ class Session:
     async def _on_batch(self, events: list[ev.Event]) -> None:
         source = self.link.node_id
         applied, collisions = await self.store.write(lambda txn: receive(txn, events, source))
-        self.link.events_in += applied
+        self.link.events_in += len(applied)
         self.link.collisions += collisions
+        if applied and self.on_applied is not None:
+            try:
+                await self.on_applied(applied)
+            except Exception:
+                log.exception("sync: could not show replicated events live")
         upto: dict[Stream, int] = {}
         for event in events:
             stream = (event.origin, epoch_of(event.seq))
@@ -265,9 +271,10 @@ def next_batch(conn: Any, cursor: dict[Stream, int], settings: SessionSettings) 
     return batch
 
 
-def receive(txn: WriteTxn, events: list[ev.Event], source: str) -> tuple[int, int]:
-    """Apply a replicated batch in the writer's transaction: (events new here, collisions)."""
-    applied = collisions = 0
+def receive(txn: WriteTxn, events: list[ev.Event], source: str) -> tuple[list[ev.Event], int]:
+    """Apply a replicated batch in the writer's transaction: (the events new here, collisions)."""
+    applied: list[ev.Event] = []
+    collisions = 0
     for event in events:
         if event.type in ev.KNOWN_TYPES:
             inserted = txn.insert(event)
@@ -275,7 +282,7 @@ def receive(txn: WriteTxn, events: list[ev.Event], source: str) -> tuple[int, in
             log.warning("sync: event %s/%d of unknown type %r kept unapplied", event.origin[:12], event.seq, event.type)
             inserted = txn.insert(event, materialize=False)
         if inserted:
-            applied += 1
+            applied.append(event)
             continue
         row = txn.conn.execute("SELECT hlc FROM events WHERE origin = ? AND seq = ?",
                                (event.origin, event.seq)).fetchone()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Node, Server, init_node, run_cli
-from tests.desk.helpers import chat, request
+from tests.desk.helpers import Console, chat, next_frame, request, resume, visitor_socket
 from tests.sync.helpers import free_udp_port
 
 
@@ -117,6 +117,35 @@ def test_two_sites_replicate_conversations_documents_and_model_switches(tmp_path
     for node in (a[0], b[0]):
         with sqlite3.connect(node.dir / "appliance.db") as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_an_agent_at_one_site_answers_a_visitor_connected_to_the_other(tmp_path: Path) -> None:
+    """A Chinese visitor chats at site A; an agent signed in at site B sees the conversation
+    arrive live, takes it over and replies; the reply reaches the visitor's open chat at A."""
+    a, b = site(tmp_path, "site-a"), site(tmp_path, "site-b")
+    pair(a, b)
+    server_a, server_b = Server(a[0]).start(wait_ready=False), Server(b[0]).start(wait_ready=False)
+    try:
+        server_a.wait_ready()
+        server_b.wait_ready()
+        agent = Console(server_b, "site-b-admin", b[0].admin_password)
+        with agent.socket() as desk_feed, visitor_socket(server_a) as ws:
+            visitor = chat(server_a, "我想找人工客服，信用卡被盗刷了")
+            resume(ws, visitor)
+            cid = visitor["conversation_id"]
+            arrived = next_frame(desk_feed, lambda f: f["type"] == "conversation"
+                                 and f["conversation"]["id"] == cid, "the conversation at site B", timeout=20)
+            assert arrived["conversation"]["subject"].startswith("我想找人工客服")
+            code, body = agent.desk("POST", f"/{cid}/take")
+            assert code == 200, body
+            code, body = agent.desk("POST", f"/{cid}/reply", {"text": "您好，我是 B 站点的客服，马上为您冻结卡片。"})
+            assert code == 200, body
+            shown = next_frame(ws, lambda f: f["type"] == "message" and f["message"]["role"] == "agent",
+                               "the agent's reply in the visitor's chat at site A", timeout=20)
+            assert shown["message"]["text"] == "您好，我是 B 站点的客服，马上为您冻结卡片。"
+    finally:
+        server_a.stop()
+        server_b.stop()
 
 
 def test_unpaired_node_gets_nothing_and_is_counted(tmp_path: Path) -> None:
