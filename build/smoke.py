@@ -256,7 +256,8 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
             shutil.copytree(beside, copy.parent / "models", copy_function=_link_or_copy)
         box = Sandbox(copy, home, tmpdir)
         started = time.monotonic()
-        out = box.run("init", "node", "--name", "smoke")
+        sync_port = free_udp_port()
+        out = box.run("init", "node", "--name", "smoke", "--sync-port", str(sync_port))
         init_s = time.monotonic() - started
         config = home / "node" / "config.toml"
         if not config.is_file():
@@ -283,6 +284,7 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
                 if attempt == 0:
                     result = first_start_checks(box, base, proc, config)
                     desk_checks(base, out)
+                    sync_checks(box, config, sync_port)
             except BaseException:
                 if proc.poll() is None:
                     # SIGTERM first: a SIGKILLed bootloader leaves its extraction folder in /tmp.
@@ -305,6 +307,28 @@ def smoke(binary: Path, starts: int, tmpdir: Path | None = None) -> dict[str, ob
         **result,
         "init_s": round(init_s, 2),
     }
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sync_checks(box: Sandbox, config: Path, sync_port: int) -> None:
+    """The binary carries replication: its node id, and the running server listening on its UDP port."""
+    node_id = box.run("--config", str(config), "node", "id").strip()
+    if not re.fullmatch(r"[0-9a-f]{64}", node_id):
+        raise SmokeFailure(f"node id printed {node_id!r}")
+    deadline = time.monotonic() + 10
+    while True:
+        status = json.loads(box.run("--config", str(config), "sync", "status", "--json"))
+        if status.get("server_running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if not str(status.get("listening", "")).endswith(f":{sync_port}"):
+        raise SmokeFailure(f"sync status does not show the server listening on udp {sync_port}: {status!r}")
+    print(f"sync: node {node_id[:16]}…, listening on udp {status['listening']}", flush=True)
 
 
 def first_start_checks(box: Sandbox, base: str, proc: subprocess.Popen[bytes], config: Path) -> dict[str, object]:

@@ -15,6 +15,7 @@ import time
 
 from appliance.commands._context import load_config, node
 from appliance.core.errors import InputError
+from appliance.core.hlc import physical_ms
 from appliance.node import NodeIdentity
 from appliance.sync.identity import human_form, parse_node_id
 from appliance.sync.peers import add_peer, list_peers, remove_peer
@@ -47,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = sync_actions.add_parser("status", help="each peer: connected, lag, backlog, last error, rates")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=run_sync_status)
+    conflicts = sync_actions.add_parser("conflicts", help="changes that lost last-writer-wins, and colliding events")
+    conflicts.add_argument("--json", action="store_true", help="one JSON object per line")
+    conflicts.add_argument("--limit", type=int, default=100, help="newest N of each (default 100)")
+    conflicts.set_defaults(run=run_sync_conflicts)
 
 
 def run_node_id(args: argparse.Namespace) -> int:
@@ -145,4 +150,37 @@ def run_sync_status(args: argparse.Namespace) -> int:
         if r["collisions"]:
             print(f"  collisions: {r['collisions']} events arrived under a number holding another (kept in"
                   " sync_collisions)")
+    return 0
+
+
+def run_sync_conflicts(args: argparse.Namespace) -> int:
+    """Updates made at two sites to the same thing: the one that lost (kept in the log) and what
+    won; and events that arrived under a number already holding another (a restore, kept aside)."""
+    with node(args) as (_, _, store):
+        losers = store.read_sync(lambda c: c.execute(
+            "SELECT kind, key, origin, seq, hlc, winner_origin, winner_hlc FROM lww_losers ORDER BY hlc DESC LIMIT ?",
+            (args.limit,)).fetchall())
+        collisions = store.read_sync(lambda c: c.execute(
+            "SELECT origin, seq, hlc, type, source, detected_ms FROM sync_collisions ORDER BY detected_ms DESC"
+            " LIMIT ?", (args.limit,)).fetchall())
+        names = {p.node_id: p.name for p in store.read_sync(list_peers)} | {store.origin: "this node"}
+    who = lambda node_id: names.get(node_id, node_id[:12])  # noqa: E731
+    when = lambda hlc: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(physical_ms(hlc) / 1000))  # noqa: E731
+    if args.json:
+        for kind, key, origin, seq, hlc, winner_origin, winner_hlc in losers:
+            print(json.dumps({"lost": {"kind": kind, "key": key, "origin": origin, "seq": seq, "at": when(hlc)},
+                              "won": {"origin": winner_origin, "at": when(winner_hlc)}}, ensure_ascii=False))
+        for origin, seq, hlc, kind, source, _ in collisions:
+            print(json.dumps({"collision": {"origin": origin, "seq": seq, "type": kind, "at": when(hlc),
+                                            "from": source}}, ensure_ascii=False))
+        return 0
+    if not losers and not collisions:
+        print("no conflicts: no change has lost last-writer-wins here, and no event collided")
+        return 0
+    for kind, key, origin, seq, hlc, winner_origin, winner_hlc in losers:
+        print(f"{kind} {key}: the change from {who(origin)} at {when(hlc)} UTC (event #{seq}) lost to"
+              f" {who(winner_origin)}'s at {when(winner_hlc)} UTC")
+    for origin, seq, hlc, kind, source, _ in collisions:
+        print(f"collision: {who(origin)} #{seq} ({kind}, {when(hlc)} UTC) from {who(source)} was kept aside:"
+              " this node holds another event under that number")
     return 0

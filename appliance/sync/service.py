@@ -39,6 +39,7 @@ from appliance.sync.status import StatusFile, snapshot
 
 log = logging.getLogger("appliance.sync")
 HANDSHAKE_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0
 
 
 class Refusal(Exception):
@@ -105,11 +106,13 @@ class SyncService:
                        asyncio.create_task(self._write_status())]
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._dialers.values(), *self._accepting]:
+        tasks = [*self._tasks, *self._dialers.values(), *self._accepting]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._dialers.values(), *self._accepting]:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:  # bounded: a connection that will not close must not hold up the shutdown
+            _, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S + 1)
+            if pending:
+                log.warning("sync: %d tasks still closing at shutdown", len(pending))
         if self._server is not None:
             self._server.close()
         for link in self.links.values():
@@ -287,7 +290,11 @@ class SyncService:
             session = await asyncio.wait_for(self._client_handshake(peer, link, reader, writer), HANDSHAKE_TIMEOUT_S)
             await self._run_session(session, protocol, peer.address)
         finally:
-            await connecting.__aexit__(None, None, None)
+            try:  # aioquic waits for the peer to acknowledge the close: not forever
+                await asyncio.wait_for(connecting.__aexit__(None, None, None), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                if protocol._transport is not None:
+                    protocol._transport.close()
 
     async def _client_handshake(self, peer: Peer, link: PeerLink, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> Session:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import ROOT, Node, Server, init_node, run_cli
 from tests.desk.helpers import Console, chat, next_frame, request, resume, visitor_socket
+from tests.engine.harness import wait_for
 from tests.sync.helpers import free_udp_port
 
 
@@ -51,14 +52,7 @@ def status(node: Node) -> dict[str, Any]:
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "") -> Any:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.25)
+    return wait_for(check, what, timeout, every=0.25)
 
 
 def inbox(server: Server, token: str) -> list[dict[str, Any]]:
@@ -146,6 +140,30 @@ def test_an_agent_at_one_site_answers_a_visitor_connected_to_the_other(tmp_path:
     finally:
         server_a.stop()
         server_b.stop()
+
+
+def test_a_model_switched_at_both_sites_while_apart_ends_the_same_and_the_loser_is_listed(tmp_path: Path) -> None:
+    a, b = site(tmp_path, "site-a"), site(tmp_path, "site-b")
+    pair(a, b)
+    for node, model in ((a[0], "model-a"), (b[0], "model-b")):  # both sites' servers are down
+        cli(node, "model", "add", model, "--base-url", "http://127.0.0.1:9/v1", "--model", model)
+        cli(node, "model", "use", model)
+    assert "no conflicts" in cli(a[0], "sync", "conflicts").stdout
+    server_a, server_b = Server(a[0]).start(wait_ready=False), Server(b[0]).start(wait_ready=False)
+    try:
+        server_a.wait_ready()
+        server_b.wait_ready()
+        wait_until(lambda: status(a[0])["peers"][0]["backlog"] == 0 and status(b[0])["peers"][0]["backlog"] == 0,
+                   what="both backlogs drained")
+    finally:
+        server_a.stop()
+        server_b.stop()
+    tables = [cli(n, "model", "list").stdout for n in (a[0], b[0])]
+    assert tables[0] == tables[1] and "model-b" in tables[0]  # b's switch came later: it won at both
+    listed = cli(a[0], "sync", "conflicts").stdout + cli(b[0], "sync", "conflicts").stdout
+    assert "settings routing: the change from" in listed and "lost to" in listed
+    lines = [json.loads(line) for line in cli(a[0], "sync", "conflicts", "--json").stdout.splitlines()]
+    assert all("lost" in line or "collision" in line for line in lines)
 
 
 def test_unpaired_node_gets_nothing_and_is_counted(tmp_path: Path) -> None:
