@@ -34,7 +34,7 @@ from appliance.store import Store
 from appliance.sync import wire
 from appliance.sync.identity import certificate_der, certificate_id, sign_proof, verify_proof
 from appliance.sync.peers import Peer, list_peers, parse_address
-from appliance.sync.session import PeerLink, Session, SessionClosed, SessionSettings
+from appliance.sync.session import PeerLink, Session, SessionClosed
 from appliance.sync.status import StatusFile, snapshot
 
 log = logging.getLogger("appliance.sync")
@@ -58,8 +58,6 @@ class SyncService:
         self.node_id = identity.node_id
         self.name = name
         self.config = config
-        self.settings = SessionSettings(batch_events=config.batch_events, batch_bytes=config.batch_bytes,
-                                        window=config.window_batches, anti_entropy_s=config.anti_entropy_s)
         self.on_applied = on_applied  # shown what replication applied (the runtime's live desk)
         self.links: dict[str, PeerLink] = {}
         self.refused: Counter[str] = Counter()
@@ -206,7 +204,7 @@ class SyncService:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         protocol: QuicConnectionProtocol = writer.transport.protocol  # type: ignore[attr-defined]
         remote = _remote_address(protocol)
-        handshake = Session(self.store, PeerLink(node_id="?"), reader, writer, dialer="?", settings=self.settings)
+        handshake = Session(self.store, PeerLink(node_id="?"), reader, writer, dialer="?", config=self.config)
         try:
             session = await asyncio.wait_for(self._server_handshake(handshake, remote), HANDSHAKE_TIMEOUT_S)
             await self._run_session(session, protocol, remote)
@@ -298,7 +296,7 @@ class SyncService:
 
     async def _client_handshake(self, peer: Peer, link: PeerLink, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> Session:
-        session = Session(self.store, link, reader, writer, dialer=self.node_id, settings=self.settings)
+        session = Session(self.store, link, reader, writer, dialer=self.node_id, config=self.config)
         nonce = secrets.token_bytes(32)
         session.send(wire.Hello(version=wire.PROTOCOL_VERSION, node_id=self.node_id, nonce=nonce))
         challenge = await session.next_frame()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.core import events as ev
+from appliance.core.config import SyncConfig
 from appliance.store import Store, WriteTxn
 from appliance.store.conflicts import record_collision
 from appliance.store.log import Stream, begin_epoch_above, epoch_of, events_after, marks
@@ -57,28 +58,20 @@ class PeerLink:
         self.last_error_ms = time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True)
-class SessionSettings:
-    batch_events: int = 500
-    batch_bytes: int = 1_048_576
-    window: int = 4
-    anti_entropy_s: float = 10.0
-
-
 class SessionClosed(Exception):
     """The peer closed the stream or broke the protocol."""
 
 
 class Session:
     def __init__(self, store: Store, link: PeerLink, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 *, dialer: str, settings: SessionSettings) -> None:
+                 *, dialer: str, config: SyncConfig) -> None:
         self.store = store
         self.link = link
         self.dialer = dialer  # node id of the side that opened the connection
         self._reader = reader
         self._writer = writer
         self._frames = wire.FrameBuffer()
-        self._settings = settings
+        self._config = config
         self._cursor: dict[Stream, int] = {}  # per stream: the highest seq sent to the peer
         self._acked: dict[Stream, int] = {}
         self._have_marks = asyncio.Event()
@@ -90,6 +83,8 @@ class Session:
         self.ping: Callable[[], Awaitable[None]] | None = None  # a QUIC ping on that connection
         self.on_applied: Callable[[list[ev.Event]], Awaitable[None]] | None = None  # after a batch is durable
         self._closed = False
+        self._own_checked = 0  # the highest own seq the peer reported that was checked for a restore
+        self._checks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -184,8 +179,11 @@ class Session:
             else:
                 self._cursor[stream] = max(self._cursor.get(stream, 0), seq)
         own = max((seq for (origin, _), seq in theirs.items() if origin == self.store.origin), default=0)
-        if own > 0:
-            asyncio.get_running_loop().create_task(self._check_own_history(own))
+        if own > self._own_checked:  # only a higher number than last time can be news
+            self._own_checked = own
+            check = asyncio.create_task(self._check_own_history(own))
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
         self._have_marks.set()
         self._wake.set()
 
@@ -224,15 +222,15 @@ class Session:
 
     async def _exchange_marks(self) -> None:
         while True:
-            await asyncio.sleep(self._settings.anti_entropy_s)
+            await asyncio.sleep(self._config.anti_entropy_s)
             self.link.bytes_out += self.send(wire.Marks(marks=wire.to_marks(await self.store.read(marks))))
 
     async def _send_events(self) -> None:
         await self._have_marks.wait()
         while True:
-            if self._in_flight < self._settings.window:
+            if self._in_flight < self._config.window_batches:
                 batch = await self.store.read(
-                    lambda conn, cursor=dict(self._cursor): next_batch(conn, cursor, self._settings))
+                    lambda conn, cursor=dict(self._cursor): next_batch(conn, cursor, self._config))
                 if batch:
                     for event in batch:
                         stream = (event.origin, epoch_of(event.seq))
@@ -253,7 +251,7 @@ def _cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def next_batch(conn: Any, cursor: dict[Stream, int], settings: SessionSettings) -> list[ev.Event]:
+def next_batch(conn: Any, cursor: dict[Stream, int], config: SyncConfig) -> list[ev.Event]:
     """The next events the peer lacks, each stream in seq order, bounded in count and bytes."""
     batch: list[ev.Event] = []
     size = 0
@@ -261,12 +259,12 @@ def next_batch(conn: Any, cursor: dict[Stream, int], settings: SessionSettings) 
         above = cursor.get(stream, 0)
         if highest <= above:
             continue
-        for event in events_after(conn, stream, above, settings.batch_events - len(batch)):
+        for event in events_after(conn, stream, above, config.batch_events - len(batch)):
             batch.append(event)
             size += len(event.payload) + 64
-            if size >= settings.batch_bytes:
+            if size >= config.batch_bytes:
                 return batch
-        if len(batch) >= settings.batch_events:
+        if len(batch) >= config.batch_events:
             break
     return batch
 
