@@ -59,6 +59,8 @@ export class DeskApi {
 
   get(path) { return this.request("GET", path); }
   post(path, body) { return this.request("POST", path, body); }
+  put(path, body) { return this.request("PUT", path, body); }
+  del(path) { return this.request("DELETE", path); }
 
   // auth
   me() { return this.get("/api/v1/auth/me"); }

@@ -6,6 +6,7 @@ import { DeskApi } from "./api.js";
 import { Desk } from "./desk.js";
 import { setBaseTitle, unlockAudio } from "./alerts.js";
 import { watchSites } from "./sites.js";
+import { Sections } from "./admin/shell.js";
 
 const api = new DeskApi();
 let desk = null;
@@ -42,6 +43,7 @@ function startDesk(user) {
   byId("app").hidden = false;
   desk = new Desk({ api, user, onUnauthorized: sessionEnded });
   desk.start();
+  new Sections({ api, user }).start();
   if (user.role === "admin") watchSites(api);
 }
 
