@@ -13,10 +13,12 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
+from appliance.control import ControlServer, Topic
 from appliance.core import metrics as m
 from appliance.core.agent import Agent, EngineSettings, IntentAction, Middleware
 from appliance.core.cache import LruCache
@@ -39,6 +41,7 @@ from appliance.desk.privacy import Privacy
 from appliance.desk.signin import SignIn
 from appliance.desk.switchboard import Switchboard
 from appliance.knowledge import IntentService, KnowledgeService, embedding_model_id
+from appliance.knowledge.uploads import IngestQueue
 from appliance.local_model.chat import LocalChat
 from appliance.local_model.embedder import LocalEmbedder
 from appliance.local_model.memo import RecentEmbeddings
@@ -48,6 +51,7 @@ from appliance.node import NodeIdentity
 from appliance.providers.http_tool import http_tool
 from appliance.providers.openai import OpenAIProvider, make_session
 from appliance.providers.redis_cache import RedisReplyCache
+from appliance.providers.webhooks import WebhookSender
 from appliance.store import Store
 from appliance.store.reply_cache import SqliteReplyCache
 from appliance.store.routing import RoutingWatcher
@@ -70,10 +74,14 @@ class Metrics:
         self.sign_ins = m.Gauge("appliance_sign_in_attempts", "Console sign-in attempts since start, by outcome.")
         self.rate_limited = m.Gauge("appliance_rate_limited", "Requests refused with 429 since start, by limit.")
         self.quota_keys = m.Gauge("appliance_rate_limit_keys", "Visitors, addresses and conversations tracked.")
+        self.webhook_backlog = m.Gauge("appliance_webhook_backlog", "Webhook deliveries pending on this node.")
+        self.webhook_oldest = m.Gauge("appliance_webhook_oldest_pending_seconds",
+                                      "Age of the oldest pending webhook delivery (0: none).")
 
     def all(self) -> list[m.Counter | m.Histogram]:
         return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.builtin_chat, self.writes,
-                self.waiting, self.agents, self.sign_ins, self.rate_limited, self.quota_keys]
+                self.waiting, self.agents, self.sign_ins, self.rate_limited, self.quota_keys, self.webhook_backlog,
+                self.webhook_oldest]
 
 
 class Runtime:
@@ -90,6 +98,8 @@ class Runtime:
         self.http: aiohttp.ClientSession | None = None
         self.knowledge: KnowledgeService | None = None
         self.intents: IntentService | None = None
+        self.ingest = IngestQueue(lambda: self.knowledge, config.data_dir / "uploads",
+                                  max_bytes=config.server.max_document_bytes)
         self.router = ModelRouter(RoutingTable(), self._provider)
         self.routing = RoutingWatcher(store, self.router.replace_table)
         self.caches: list[ReplyCache] = [LruCache(config.cache.l1_entries, config.cache.ttl_s)]
@@ -114,6 +124,14 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         self.sync = SyncService(store, identity, config.sync, name=config.node.name, data_dir=config.data_dir,
                                 on_applied=self.switchboard.replicated)
+        self.webhooks = WebhookSender(store, config.webhooks)
+        # What `refresh` reloads per topic (see appliance/control); a service that keeps state
+        # in memory registers its own with `on_refresh`.
+        self._refreshers: dict[str, list[Callable[[], Awaitable[object]]]] = {
+            "routing": [self.routing.refresh], "knowledge": [self._warm_knowledge],
+            "accounts": [self.switchboard.presence_changed],
+        }
+        self.control = ControlServer(config.data_dir, self.refresh)
 
     @classmethod
     def open(cls, config: Config) -> Runtime:
@@ -149,8 +167,26 @@ class Runtime:
             raise Unavailable("the HTTP client is not started")
         return OpenAIProvider(spec, self.http, os.environ.get(spec.api_key_env) if spec.api_key_env else None)
 
+    def on_refresh(self, topic: Topic, reload: Callable[[], Awaitable[object]]) -> None:
+        self._refreshers.setdefault(topic, []).append(reload)
+
+    async def refresh(self, topics: list[Topic]) -> list[str]:
+        """Reload from the store what a change to ``topics`` touched, before answering the CLI
+        that made it. A topic with nothing in memory (tokens and webhooks are read per use)
+        needs nothing more than the committed write."""
+        for topic in topics:
+            for reload in self._refreshers.get(topic, []):
+                await reload()
+        return list(topics)
+
+    async def _warm_knowledge(self) -> None:
+        if self.knowledge is not None:
+            await self.knowledge.warm()
+
     async def start(self) -> None:
         self.http = make_session()
+        self.webhooks.start(self.http)
+        await self.control.start()
         await self.switchboard.start()
         await self.sync.start()  # replication needs no models: it starts with the store
         self._loading = asyncio.create_task(self._load_models())
@@ -265,6 +301,8 @@ class Runtime:
         for limit, count in self.quotas.refused.items():
             self.metrics.rate_limited.set(count, limit=limit)
         self.metrics.quota_keys.set(self.quotas.tracked_keys())
+        self.metrics.webhook_backlog.set(self.webhooks.backlog)
+        self.metrics.webhook_oldest.set(self.webhooks.oldest_age_s())
         return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot()), *sync_metrics(self.sync)])
 
     async def close(self) -> None:
@@ -272,8 +310,11 @@ class Runtime:
             self._loading.cancel()
         if self._retention is not None:
             self._retention.cancel()
+        await self.ingest.close()
+        await self.control.stop()
         await self.sync.stop()
         await self.switchboard.stop()
+        await self.webhooks.stop()
         await self.routing.stop()
         await self.router.aclose()
         for level in self.caches:

@@ -31,6 +31,7 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_text_chars: int = 4000
     max_body_bytes: int = 1_048_576
     max_image_bytes: int = 5_242_880
+    max_document_bytes: int = 20_971_520
     max_image_pixels: int = 25_000_000
     max_image_side: int = 2048
     max_ws_message_bytes: int = 65_536
@@ -179,6 +180,21 @@ class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise ValueError("anti_entropy_s must be positive and shorter than idle_timeout_s")
 
 
+class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    timeout_s: float = 10.0
+    retry_base_s: float = 10.0
+    retry_max_s: float = 3600.0
+    give_up_after_s: float = 86400.0
+    poll_s: float = 0.5
+    batch: int = 32
+
+    def __post_init__(self) -> None:
+        if min(self.timeout_s, self.retry_base_s, self.poll_s) <= 0 or self.retry_max_s < self.retry_base_s:
+            raise ValueError("timeout_s, retry_base_s and poll_s must be positive, retry_max_s at least retry_base_s")
+        if self.batch < 1:
+            raise ValueError("batch must be at least 1")
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     node: NodeConfig = NodeConfig()
     server: ServerConfig = ServerConfig()
@@ -193,6 +209,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     knowledge: KnowledgeConfig = KnowledgeConfig()
     intents: IntentsConfig = IntentsConfig()
     sync: SyncConfig = SyncConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     rules: list[Rule] = msgspec.field(default_factory=list)
     tools: list[ToolConfig] = msgspec.field(default_factory=list)
     # Directory of the config file; set by decode_config, not read from TOML.

@@ -229,11 +229,28 @@ class Redacted(_Payload, tag="redacted"):
     was: str = ""
 
 
+class WebhookAdded(_Payload, tag="webhook.added"):
+    """A receiver of signed webhooks (replicated: every node delivers its own events to it).
+
+    ``secret`` signs the bodies, so it is kept as given; the admin API and the CLI never show it
+    after creation. ``events`` are names from :data:`appliance.core.webhooks.EVENTS`."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    secret: str
+
+
+class WebhookRemoved(_Payload, tag="webhook.removed"):
+    webhook_id: str
+
+
 EventPayload = (
     ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationAssigned | ConversationClosed
     | ConversationReopened | RatingGiven | TicketCreated | TicketAnswered | UserUpserted
     | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
     | DocumentUpserted | DocumentRemoved | AttachmentStored | AttachmentShared | Erased | Redacted
+    | WebhookAdded | WebhookRemoved
 )
 
 

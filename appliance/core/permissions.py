@@ -12,7 +12,7 @@ from typing import Literal
 Action = Literal[
     "desk.view", "desk.view_all", "desk.take", "desk.take_any", "desk.reply", "desk.note", "desk.transfer",
     "desk.transfer_any", "desk.close", "desk.reopen", "desk.tickets", "reports.read", "traces.read",
-    "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read",
+    "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read", "webhooks.manage",
 ]
 
 _AGENT: set[Action] = {
@@ -21,9 +21,13 @@ _AGENT: set[Action] = {
 }
 _SUPERVISOR: set[Action] = _AGENT | {"desk.view_all", "desk.take_any", "desk.transfer_any", "reports.read"}
 _ADMIN: set[Action] = _SUPERVISOR | {
-    "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read",
+    "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read", "webhooks.manage",
 }
 TABLE: dict[str, set[Action]] = {"agent": _AGENT, "supervisor": _SUPERVISOR, "admin": _ADMIN}
+# The roles a console account may have (``appliance user``), and a bearer token (``appliance
+# token``); the CLI's choices and the admin console's pickers both come from here.
+ACCOUNT_ROLES: tuple[str, ...] = ("admin", "supervisor", "agent")
+TOKEN_ROLES: tuple[str, ...] = ACCOUNT_ROLES
 
 
 def allowed(role: str, action: Action) -> bool:

@@ -46,6 +46,21 @@ def apply(conn: Connection, event: ev.Event) -> None:
         _HANDLERS[type(payload)](conn, event, payload)
 
 
+_OWN: list[Handler] = []  # run after each event this node appends itself, never for replicated ones
+
+
+def after_own(fn: Handler) -> Handler:
+    """Register a step run in the transaction of each event this node itself appends, after it is
+    applied (store/webhooks.py writes the outbox: each node announces only its own events)."""
+    _OWN.append(fn)
+    return fn
+
+
+def applied_own(conn: Connection, event: ev.Event, payload: Any) -> None:
+    for step in _OWN:
+        step(conn, event, payload)
+
+
 def _conversation(conn: Connection, conversation_id: str) -> None:
     """Make sure the row exists: events of other origins about a conversation can arrive before
     the one that started it, and must not be lost. ``ConversationStarted`` fills in the rest."""
@@ -273,4 +288,4 @@ def _feedback_given(conn: Connection, e: ev.Event, p: ev.FeedbackGiven) -> None:
         " WHERE (excluded.hlc, excluded.origin) > (feedback.hlc, feedback.origin)",
         (p.message_id, p.conversation_id, p.rating, e.hlc, e.origin),
     )
-from appliance.store import knowledge_apply, privacy  # noqa: E402,F401
+from appliance.store import knowledge_apply, privacy, webhooks  # noqa: E402,F401

@@ -296,6 +296,48 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (origin, seq, hlc)
     ) WITHOUT ROWID;
     """,
+    # The models' history over a window (store/model_history.py) reads traces by time.
+    """
+    CREATE INDEX traces_hlc ON traces (hlc);
+    """,
+    # webhooks (store/webhooks.py): receivers (replicated, last writer wins; ``removed`` a
+    # tombstone), and this node's outbox of deliveries with every attempt (node-local rows,
+    # written in the transaction that commits the event they announce).
+    """
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        removed INTEGER NOT NULL DEFAULT 0,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        webhook_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_status INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        done_ms INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_ms);
+    CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, created_ms);
+    CREATE TABLE webhook_attempts (
+        delivery_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        status_code INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        latency_ms REAL NOT NULL,
+        PRIMARY KEY (delivery_id, attempt)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

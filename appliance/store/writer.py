@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from appliance.core import events as ev
 from appliance.core.hlc import HybridClock
-from appliance.store.apply import apply
+from appliance.store.apply import applied_own, apply
 from appliance.store.db import Connection, connect
 
 T = TypeVar("T")
@@ -44,6 +44,7 @@ class WriteTxn:
         )
         if not self.insert(event):
             raise RuntimeError(f"event {event.origin[:12]}…/{event.seq} is already in the log")
+        applied_own(self.conn, event, payload)
         self.audited = self.audited or isinstance(payload, ev.AuditRecorded)
         return event
 
