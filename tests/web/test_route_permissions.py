@@ -212,6 +212,13 @@ def _after_canary(action: str) -> Callable[[World, Caller], Call]:
     return call
 
 
+def _webhook(w: World) -> str:
+    """A receiver nobody listens at (its deliveries just retry), made for the call."""
+    made = w.boss.must("POST", "/api/v1/admin/webhooks",
+                       {"url": "http://127.0.0.1:9/walk", "events": ["csat.submitted"]})
+    return str(made["webhook"]["id"])
+
+
 def _visible(w: World, c: Caller) -> str:
     return w.conversation
 
@@ -305,6 +312,15 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/admin/audit"): Rule(ADMINS, fixed("/api/v1/admin/audit?limit=5")),
     ("GET", "/api/v1/admin/audit/verify"): Rule(ADMINS, fixed("/api/v1/admin/audit/verify")),
     ("GET", "/api/v1/admin/sync"): Rule(ADMINS, fixed("/api/v1/admin/sync")),
+    # Webhooks: admins.
+    ("GET", "/api/v1/admin/webhooks"): Rule(ADMINS, fixed("/api/v1/admin/webhooks")),
+    ("POST", "/api/v1/admin/webhooks"): Rule(ADMINS, fixed("/api/v1/admin/webhooks", {
+        "url": "http://127.0.0.1:9/hooks", "events": ["csat.submitted"]}), ok=(201,)),
+    ("DELETE", "/api/v1/admin/webhooks/{webhook_id}"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/webhooks/{_webhook(w)}")),
+    ("POST", "/api/v1/admin/webhooks/{webhook_id}/test"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/webhooks/{_webhook(w)}/test"), ok=(202,)),
+    ("GET", "/api/v1/admin/webhooks/deliveries"): Rule(ADMINS, fixed("/api/v1/admin/webhooks/deliveries?limit=5")),
     # A visitor's data, exported or erased: admins.
     ("GET", "/api/v1/admin/visitors/{visitor_id}/export"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/visitors/{w.visitor_id(w.conversation)}/export")),
