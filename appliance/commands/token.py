@@ -10,6 +10,7 @@ import argparse
 
 from appliance.commands._context import node
 from appliance.core import events as ev
+from appliance.core import permissions
 from appliance.core.errors import Conflict, InputError, NotFound
 from appliance.core.tokens import hash_bearer_token, new_bearer_token, new_id
 from appliance.store import WriteTxn, accounts
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("token", help="manage API bearer tokens")
     actions = parser.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create a bearer token and print it once")
-    create.add_argument("--role", choices=["admin", "supervisor", "agent"], required=True)
+    create.add_argument("--role", choices=permissions.TOKEN_ROLES, required=True)
     create.add_argument("--name", required=True, help="who or what the token is for")
     create.set_defaults(run=run_create)
     actions.add_parser("list", help="tokens with id, name, role and state").set_defaults(run=run_list)

@@ -15,6 +15,7 @@ import msgspec
 from appliance.core.types import Message, Trace
 
 UserRole = Literal["admin", "supervisor", "agent"]
+TokenRole = Literal["admin", "supervisor", "agent", "api"]
 
 
 class _Payload(msgspec.Struct, tag_field="t", kw_only=True):
@@ -117,7 +118,7 @@ class UserUpserted(_Payload, tag="user.upserted"):
 class TokenIssued(_Payload, tag="token.issued"):
     token_id: str
     name: str
-    role: UserRole
+    role: TokenRole
     token_hash: str
     user_id: str = ""
 

@@ -13,6 +13,7 @@ Action = Literal[
     "desk.view", "desk.view_all", "desk.take", "desk.take_any", "desk.reply", "desk.note", "desk.transfer",
     "desk.transfer_any", "desk.close", "desk.reopen", "desk.tickets", "reports.read", "traces.read",
     "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read", "webhooks.manage",
+    "openai.chat",
 ]
 
 _AGENT: set[Action] = {
@@ -23,11 +24,14 @@ _SUPERVISOR: set[Action] = _AGENT | {"desk.view_all", "desk.take_any", "desk.tra
 _ADMIN: set[Action] = _SUPERVISOR | {
     "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read", "webhooks.manage",
 }
-TABLE: dict[str, set[Action]] = {"agent": _AGENT, "supervisor": _SUPERVISOR, "admin": _ADMIN}
+# An ``api`` token (``appliance token create --role api``) talks to the OpenAI-compatible
+# endpoint as a visitor would, and does nothing at the desk.
+_API: set[Action] = {"openai.chat"}
+TABLE: dict[str, set[Action]] = {"agent": _AGENT, "supervisor": _SUPERVISOR, "admin": _ADMIN, "api": _API}
 # The roles a console account may have (``appliance user``), and a bearer token (``appliance
 # token``); the CLI's choices and the admin console's pickers both come from here.
 ACCOUNT_ROLES: tuple[str, ...] = ("admin", "supervisor", "agent")
-TOKEN_ROLES: tuple[str, ...] = ACCOUNT_ROLES
+TOKEN_ROLES: tuple[str, ...] = (*ACCOUNT_ROLES, "api")  # no one signs in to the console as ``api``
 
 
 def allowed(role: str, action: Action) -> bool:

@@ -12,6 +12,7 @@ from appliance.core.types import Language
 Phrase = Literal[
     "handoff", "leave_message", "no_answer", "image_handoff", "tool_failed", "agent_joined", "handed_back",
     "transferred", "resolved", "ticket_answered", "greeting",
+    "human_handling",
 ]
 
 PHRASES: dict[Language, dict[Phrase, str]] = {
@@ -32,6 +33,7 @@ PHRASES: dict[Language, dict[Phrase, str]] = {
         "resolved": "This conversation has been resolved. Thank you for contacting us.",
         "ticket_answered": "Reply to your message: {answer}",
         "greeting": "Hello! How can I help you today?",
+        "human_handling": "A person from our team is handling this conversation and will answer you here.",
     },
     "zh": {
         "handoff": "正在为您转接人工客服，请稍候，客服会在这里回复您。",
@@ -45,6 +47,7 @@ PHRASES: dict[Language, dict[Phrase, str]] = {
         "resolved": "本次对话已结束，感谢您的咨询。",
         "ticket_answered": "关于您的留言，回复如下：{answer}",
         "greeting": "您好！请问有什么可以帮您？",
+        "human_handling": "我们的客服人员正在处理此对话，会在这里回复您。",
     },
 }
 

@@ -57,6 +57,12 @@ class Conversations:
     def visitor(self, token: str | None) -> str | None:
         return None if not token else self._tokens.verify(token, time.time())
 
+    async def thread(self, visitor_id: str) -> tuple[str | None, str]:
+        """(the visitor's open conversation or None, a visitor token): how a caller that names
+        its visitor itself (the OpenAI-compatible API) continues where it left off."""
+        conversation_id = await self._store.read(lambda c: desk.open_conversation(c, visitor_id))
+        return conversation_id, self._tokens.issue(visitor_id, time.time())
+
     def _identify(self, visitor_token: str | None, conversation_id: str | None) -> tuple[str, str]:
         """(visitor id, token): a new visitor gets a signed token with their first message."""
         visitor_id = self.visitor(visitor_token)

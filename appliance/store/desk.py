@@ -71,6 +71,13 @@ def visitor_row(conn: Connection, conversation_id: str, visitor_id: str) -> Conv
     return found
 
 
+def open_conversation(conn: Connection, visitor_id: str) -> str | None:
+    """The visitor's newest conversation that is still open, if any."""
+    found = conn.execute("SELECT id FROM conversations WHERE visitor_id = ? AND status = 'open'"
+                         " ORDER BY started_hlc DESC LIMIT 1", (visitor_id,)).fetchone()
+    return str(found[0]) if found else None
+
+
 def _summary(r: tuple, unread: int = 0, position: int = 0) -> ConversationSummary:  # type: ignore[type-arg]
     profile = _profile.decode(r[3]) if r[3] else VisitorProfile()
     return ConversationSummary(

@@ -55,15 +55,23 @@ def client_address(connection: ASGIConnection[object, object, object, object]) -
     return connection.client.host if connection.client else "unknown"
 
 
+async def token_owner(token: str, ip: str, runtime: Runtime) -> accounts.TokenOwner:
+    """The active token ``token`` is; AuthError when there is none. Its use is audited."""
+    found = await runtime.store.read(lambda c: accounts.bearer(c, hash_bearer_token(token)))
+    if found is None:
+        raise AuthError("unknown or revoked API token")
+    runtime.signin.token_used(found, ip)
+    return found
+
+
 async def identify(connection: ASGIConnection[object, object, object, object], runtime: Runtime,
                    *, check_csrf: bool) -> Principal:
     token = bearer(connection.headers.get("authorization"))
     ip = client_address(connection)
     if token is not None:
-        found = await runtime.store.read(lambda c: accounts.bearer(c, hash_bearer_token(token)))
-        if found is None:
-            raise AuthError("unknown or revoked API token")
-        runtime.signin.token_used(found, ip)
+        found = await token_owner(token, ip, runtime)
+        if not permissions.allowed(found.role, "desk.view"):  # an ``api`` token: /v1/ only
+            raise Forbidden(f"a {found.role} token is for the OpenAI-compatible API (/v1/) only")
         return Principal(name=found.name, role=found.role, ip=ip)
     cookie = connection.cookies.get(COOKIE)
     if not cookie:
