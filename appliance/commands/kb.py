@@ -1,8 +1,9 @@
 """``appliance kb ...``: ingest, list, remove and search the knowledge base of this node.
 
 The commands write to the node's database directly (through its single-writer store), so they
-work with or without a running server; a running server sees the changes at once (each bumps
-the knowledge-base version, which is part of every answer-cache key).
+work with or without a running server; a running server on this node reloads its indexes before
+the command returns (each change bumps the knowledge-base version, which is part of every
+answer-cache key).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import msgspec
 
-from appliance.commands._context import node
+from appliance.commands._context import load_config, node
+from appliance.commands._live import apply_live
 from appliance.commands._progress import IngestBar
 from appliance.core.config import Config
 from appliance.core.types import ChunkHit
@@ -71,6 +73,10 @@ def knowledge(args: argparse.Namespace, *, threads: int | None = None) -> Iterat
             embedder.close()
 
 
+def _applied(args: argparse.Namespace) -> None:
+    apply_live(load_config(args), "knowledge")
+
+
 def run_add(args: argparse.Namespace) -> int:
     bar = None if args.quiet else IngestBar(sys.stderr)
     with knowledge(args) as (service, _):
@@ -86,6 +92,7 @@ def run_add(args: argparse.Namespace) -> int:
         f" failed {report.count('failed')}: {report.chunks} chunks ({report.embedded} embedded) in"
         f" {report.elapsed_s:.1f} s; knowledge base version {report.version}"
     )
+    _applied(args)
     return 1 if report.failed else 0
 
 
@@ -124,6 +131,7 @@ def run_remove(args: argparse.Namespace) -> int:
     for source in removed:
         print(f"removed {source}")
     print(f"{len(removed)} documents removed; knowledge base version {version}")
+    _applied(args)
     return 0
 
 

@@ -1,12 +1,13 @@
-"""``appliance model ...``: live model routing. Changes are stored in the node's database and the
-running server applies them within a second (no restart); in-flight turns finish on the model
-they started with."""
+"""``appliance model ...``: live model routing. Changes are stored in the node's database, then the
+server running on this node applies them before the command returns (no restart; see
+``appliance.control``); in-flight turns finish on the model they started with."""
 
 from __future__ import annotations
 
 import argparse
 
 from appliance.commands._context import node
+from appliance.commands._live import apply_live
 from appliance.core import routing
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.store.routing import TableChange, change_table, load_table
@@ -62,9 +63,10 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, change: TableChange, action: str, detail: str = "") -> int:
-    with node(args) as (_, _, store):
+    with node(args) as (config, _, store):
         table = store.write_sync(change_table(change, "cli", action, detail))
     print(describe(table))
+    apply_live(config, "routing")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from appliance.commands._context import node
+from appliance.commands._live import apply_live
 from appliance.core import events as ev
 from appliance.core import permissions
 from appliance.core.errors import Conflict, InputError, NotFound
@@ -35,13 +36,14 @@ def run_create(args: argparse.Namespace) -> int:
         raise InputError("--name must not be empty")
     token = new_bearer_token()
     token_id = new_id("tok")
-    with node(args) as (_, _, store):
+    with node(args) as (config, _, store):
         store.append_sync(
             ev.TokenIssued(token_id=token_id, name=name, role=args.role, token_hash=hash_bearer_token(token)),
             ev.AuditRecorded(actor="cli", action="token.create", target=name, detail=token_id, ip="local",
                              after=args.role),
         )
     print(token)
+    apply_live(config, "accounts")
     return 0
 
 
@@ -71,7 +73,8 @@ def run_revoke(args: argparse.Namespace) -> int:
                                     ip="local", before="active", after="revoked"))
         return token
 
-    with node(args) as (_, _, store):
+    with node(args) as (config, _, store):
         token = store.write_sync(work)
     print(f"revoked {token.token_id} ({token.name}, {token.role})")
+    apply_live(config, "accounts")
     return 0

@@ -2,7 +2,8 @@
 
 A password is never taken from the command line (it would land in the shell history): it is
 generated and printed once, or read from standard input with ``--password-stdin``. Changing a
-password or disabling an account ends that account's sessions at once. Every change is audited
+password or disabling an account ends that account's sessions at once, and the server running on
+this node closes its open consoles before the command returns. Every change is audited
 (actor ``cli``, from ``local``) with the account before and after it (never the password hash).
 """
 
@@ -16,7 +17,9 @@ import sys
 import msgspec
 
 from appliance.commands._context import node
+from appliance.commands._live import apply_live
 from appliance.core import events as ev
+from appliance.core.config import Config
 from appliance.core.errors import Conflict, InputError, NotFound
 from appliance.core.tokens import hash_password, new_id
 from appliance.store import Store, WriteTxn, accounts
@@ -94,6 +97,7 @@ def run_add(args: argparse.Namespace) -> int:
 
         store.write_sync(work)
     print(f"added {args.role} {name}" + (f"  password: {password}  (shown once)" if generated else ""))
+    apply_live(config, "accounts")
     return 0
 
 
@@ -110,7 +114,13 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _change(store: Store, name: str, action: str, change: dict[str, object], end_sessions: bool) -> None:
+def _change(args: argparse.Namespace, name: str, action: str, change: dict[str, object], end_sessions: bool) -> Config:
+    with node(args) as (config, _, store):
+        _write_change(store, name, action, change, end_sessions)
+    return config
+
+
+def _write_change(store: Store, name: str, action: str, change: dict[str, object], end_sessions: bool) -> None:
     def work(txn: WriteTxn) -> None:
         found = accounts.account(txn.conn, name)
         if found is None:
@@ -142,28 +152,28 @@ def _upsert(found: Account, **change: object) -> ev.UserUpserted:
 
 def run_passwd(args: argparse.Namespace) -> int:
     password, generated = _password(args.password_stdin)
-    with node(args) as (_, _, store):
-        _change(store, args.name, "passwd", {"password_hash": hash_password(password)}, end_sessions=True)
+    config = _change(args, args.name, "passwd", {"password_hash": hash_password(password)}, end_sessions=True)
     print(f"new password for {args.name}" + (f": {password}  (shown once)" if generated else " set"))
+    apply_live(config, "accounts")
     return 0
 
 
 def run_disable(args: argparse.Namespace) -> int:
-    with node(args) as (_, _, store):
-        _change(store, args.name, "disable", {"disabled": True}, end_sessions=True)
+    config = _change(args, args.name, "disable", {"disabled": True}, end_sessions=True)
     print(f"disabled {args.name}; their sessions have ended")
+    apply_live(config, "accounts")
     return 0
 
 
 def run_enable(args: argparse.Namespace) -> int:
-    with node(args) as (_, _, store):
-        _change(store, args.name, "enable", {"disabled": False}, end_sessions=False)
+    config = _change(args, args.name, "enable", {"disabled": False}, end_sessions=False)
     print(f"enabled {args.name}")
+    apply_live(config, "accounts")
     return 0
 
 
 def run_capacity(args: argparse.Namespace) -> int:
-    with node(args) as (_, _, store):
-        _change(store, args.name, "capacity", {"capacity": _capacity(args.capacity)}, end_sessions=False)
+    config = _change(args, args.name, "capacity", {"capacity": _capacity(args.capacity)}, end_sessions=False)
     print(f"{args.name} now handles up to {args.capacity} conversations at once")
+    apply_live(config, "accounts")
     return 0

@@ -126,6 +126,11 @@ class KnowledgeService:
     async def version(self) -> int:
         return await self.store.read(kb.kb_version)
 
+    async def warm(self) -> int:
+        """Bring the in-memory vector index up to the stored knowledge base now (rather than on
+        the next question); the version it holds."""
+        return await self.store.read(lambda conn: kb.refresh_index(conn, self._index))
+
     async def search(self, query: str, k: int, *, mode: kb.SearchMode = "hybrid") -> list[ChunkHit]:
         """The ``k`` best chunks, fused from the BM25 and vector rankings (see ``store.knowledge``)."""
         query = query.strip()
@@ -182,10 +187,12 @@ class KnowledgeService:
 
     async def add_paths(
         self, paths: Iterable[Path | str], progress: Callable[[IngestProgress], None] | None = None, *,
-        actor: str = "system", ip: str = "",
+        actor: str = "system", ip: str = "", force: bool = False,
     ) -> IngestReport:
         """Ingest files and directories (recursively). A file that cannot be read is reported in
-        the result as ``failed`` with its reason and skipped; the others go in."""
+        the result as ``failed`` with its reason and skipped; the others go in. ``force``
+        re-reads and re-chunks files whose content did not change (a re-index); their unchanged
+        chunks still come from the embedding cache."""
         started = time.monotonic()
         files, problems = await asyncio.to_thread(discover, list(paths))
         report = IngestReport(files=[FileOutcome(source=p.path, status="failed", error=p.reason) for p in problems])
@@ -203,7 +210,7 @@ class KnowledgeService:
         for path in files:
             source = str(path)
             try:
-                outcome = await self._add_file(path, existing.get(source), report, writes, tick, (actor, ip))
+                outcome = await self._add_file(path, existing.get(source), report, writes, tick, (actor, ip), force)
             except UnreadableDocument as exc:
                 outcome = FileOutcome(source=source, status="failed", error=exc.reason)
             report.files.append(outcome)
@@ -216,13 +223,13 @@ class KnowledgeService:
 
     async def _add_file(
         self, path: Path, existing: kb.DocumentRow | None, report: IngestReport,
-        writes: list[asyncio.Future[object]], tick: Callable[[str], None], by: tuple[str, str],
+        writes: list[asyncio.Future[object]], tick: Callable[[str], None], by: tuple[str, str], force: bool,
     ) -> FileOutcome:
         source = str(path)
         data = await asyncio.to_thread(read_bytes, path)
         content_hash = self._content_hash(data)
         document_id = document_id_for(source)
-        if existing is not None and existing.content_hash == content_hash:
+        if existing is not None and existing.content_hash == content_hash and not force:
             return FileOutcome(source=source, status="unchanged", document_id=document_id, chunks=existing.chunk_count)
         document = await asyncio.to_thread(read_document, path, data)
         chunks = chunk_document(document, self.config.chunk_chars, self.config.chunk_overlap_chars)

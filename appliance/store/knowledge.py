@@ -70,6 +70,13 @@ def vector_model(conn: Connection) -> tuple[str, int]:
     return str(_state(conn, "vector_model") or ""), int(_state(conn, "vector_dim") or 0)
 
 
+def refresh_index(conn: Connection, index: SignIndex) -> int:
+    """Reload ``index`` unless it holds the current knowledge base; the version it holds."""
+    version = kb_version(conn)
+    index.refresh(conn, version, (vector_model(conn)[1] + 7) // 8)
+    return version
+
+
 def _bump_version(conn: Connection) -> None:
     conn.execute("UPDATE kb_state SET value = value + 1 WHERE key = 'version'")
 
@@ -281,7 +288,7 @@ def search_chunks(
     has_vectors = vector is not None and _has_vectors(conn)
     if mode != "bm25" and has_vectors and vector is not None:
         if index is not None:
-            index.refresh(conn, kb_version(conn), (vector_model(conn)[1] + 7) // 8)
+            refresh_index(conn, index)
         if index is not None and index.complete:
             nearest = index.nearest(conn, vector, limit)
         else:
@@ -307,3 +314,12 @@ def search_chunks(
              vector_similarity=round(similarity[row], 6) if row in similarity else None)
         for row, score in ((int(r), s) for r, s in fused) if row in details
     ]
+
+
+def opening_texts(conn: Connection) -> dict[str, str]:
+    """The first chunk's text of every document (what its language is told from)."""
+    rows = conn.execute(
+        "SELECT d.id, (SELECT c.text FROM kb_chunks c WHERE c.document_id = d.id ORDER BY c.ordinal LIMIT 1)"
+        " FROM kb_documents d WHERE d.deleted = 0"
+    )
+    return {str(document_id): str(text or "") for document_id, text in rows}

@@ -70,8 +70,8 @@ async def identify(connection: ASGIConnection[object, object, object, object], r
     ip = client_address(connection)
     if token is not None:
         found = await token_owner(token, ip, runtime)
-        if not permissions.allowed(found.role, "desk.view"):  # an ``api`` token: /v1/ only
-            raise Forbidden(f"a {found.role} token is for the OpenAI-compatible API (/v1/) only")
+        if not permissions.allowed(found.role, "desk.view"):  # an ``api`` token is no desk credential
+            raise AuthError(f"this is an {found.role} token: it works only on the OpenAI-compatible API (/v1/)")
         return Principal(name=found.name, role=found.role, ip=ip)
     cookie = connection.cookies.get(COOKIE)
     if not cookie:

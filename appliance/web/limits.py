@@ -19,6 +19,7 @@ from appliance.core.config import ServerConfig
 from appliance.core.errors import InputError, TooLarge, TooSlow, UnsupportedMedia
 
 UPLOAD_PATH = "/api/v1/attachments"
+DOCUMENT_UPLOAD_PATH = "/api/v1/admin/kb/documents"  # one file as the raw body, any media type
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/octet-stream"}
 _NO_BODY = {"GET", "HEAD", "OPTIONS"}
 
@@ -67,7 +68,9 @@ def bounded_bodies(server: ServerConfig) -> Callable[[ASGIApp], ASGIApp]:
                 await app(scope, receive, send)
                 return
             upload = scope["path"] == UPLOAD_PATH
-            limit = server.max_image_bytes if upload else server.max_body_bytes
+            document = scope["path"] == DOCUMENT_UPLOAD_PATH and scope["method"] == "POST"
+            limit = (server.max_image_bytes if upload else server.max_document_bytes if document
+                     else server.max_body_bytes)
             declared = _header(scope, b"content-length")
             if declared.isdigit() and int(declared) > limit:
                 raise TooLarge(f"request body is {declared} bytes; the limit is {limit}")
@@ -78,7 +81,7 @@ def bounded_bodies(server: ServerConfig) -> Callable[[ASGIApp], ASGIApp]:
             media_type = _media_type(scope)
             if body and upload and media_type not in IMAGE_TYPES:
                 raise UnsupportedMedia(f"upload the image as its own media type, such as image/png (got {media_type})")
-            if body and not upload:
+            if body and not upload and not document:
                 _check_json(body, media_type)
             delivered = False
 

@@ -43,7 +43,9 @@ from tests.engine.harness import new_token
 ANONYMOUS, VISITOR = "anonymous", "visitor"
 SESSIONS = ("agent", "supervisor", "admin")
 TOKENS = ("agent-token", "supervisor-token", "admin-token")
-CALLERS = (ANONYMOUS, VISITOR, *SESSIONS, *TOKENS)
+API_TOKEN = "api-token"  # `token create --role api`: the OpenAI-compatible API and nothing else
+ALL_TOKENS = (*TOKENS, API_TOKEN)
+CALLERS = (ANONYMOUS, VISITOR, *SESSIONS, *ALL_TOKENS)
 
 ANYONE = frozenset(CALLERS)
 VISITOR_ONLY = frozenset({VISITOR})  # the visitor whose conversation, message or image it is
@@ -52,7 +54,8 @@ CONSOLE = frozenset(SESSIONS)  # a console session; a script's token has none
 ADMINS = frozenset({"admin", "admin-token"})
 # Starting a conversation needs nothing, but a bearer sent there is taken for a visitor token, and
 # a script's token is not one: 401.
-NO_BEARER = ANYONE - frozenset(TOKENS)
+NO_BEARER = ANYONE - frozenset(ALL_TOKENS)
+OPENAI = frozenset({API_TOKEN})
 
 
 class Call(NamedTuple):
@@ -103,6 +106,7 @@ class World:
                         VISITOR: Caller(VISITOR, server, token=self.visitor["visitor_token"])}
         self.callers |= {kind: Caller(kind, server, console=self.consoles[kind]) for kind in SESSIONS}
         self.callers |= {f"{role}-token": Caller(f"{role}-token", server, token=tokens[role]) for role in SESSIONS}
+        self.callers[API_TOKEN] = Caller(API_TOKEN, server, token=tokens["api"])
         self.boss = self.callers["admin-token"]
         for kind in SESSIONS:  # never "online": nothing is assigned to them behind the walk's back
             self.callers[kind].must("POST", "/api/v1/desk/presence", {"status": "offline"})
@@ -321,6 +325,11 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/admin/webhooks/{webhook_id}/test"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/webhooks/{_webhook(w)}/test"), ok=(202,)),
     ("GET", "/api/v1/admin/webhooks/deliveries"): Rule(ADMINS, fixed("/api/v1/admin/webhooks/deliveries?limit=5")),
+    # The OpenAI-compatible API: api tokens only.
+    ("POST", "/v1/chat/completions"): Rule(OPENAI, fixed("/v1/chat/completions", {
+        "model": "appliance", "messages": [{"role": "user", "content": "hello"}]})),
+    ("GET", "/v1/models"): Rule(OPENAI, fixed("/v1/models")),
+    ("GET", "/v1/models/{model}"): Rule(OPENAI, fixed("/v1/models/appliance")),
     # A visitor's data, exported or erased: admins.
     ("GET", "/api/v1/admin/visitors/{visitor_id}/export"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/visitors/{w.visitor_id(w.conversation)}/export")),
@@ -332,7 +341,9 @@ TABLE: dict[tuple[str, str], Rule] = {
 def refusal(rule: Rule, caller: str) -> int:
     """403 when the caller has the kind of credential the route takes (a console session, a
     token) but a role that may not; 401 when it has none of that kind."""
-    same_kind = SESSIONS if caller in SESSIONS else TOKENS if caller in TOKENS else ()
+    # An api token is no credential at the desk (401 there), but a desk token is a token at /v1/ (403).
+    same_kind = SESSIONS if caller in SESSIONS else ALL_TOKENS if caller in TOKENS else (
+        (API_TOKEN,) if caller == API_TOKEN else ())
     return 403 if any(kind in rule.who for kind in same_kind) else 401
 
 
@@ -369,7 +380,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     node = make_node(tmp_path_factory.mktemp("permissions") / "node", **{"offline_grace_s = 15": "offline_grace_s = 0"})
     with starting(node) as server:
         passwords = add_users(node, {"alice": "agent", "sue": "supervisor", "walker": "agent"})
-        tokens = {role: new_token(node, role, f"script-{role}") for role in SESSIONS}
+        tokens = {role: new_token(node, role, f"script-{role}") for role in (*SESSIONS, "api")}
         server.wait_ready()
         yield World(node, server, passwords, tokens)
 
@@ -390,8 +401,16 @@ def test_litestars_options_answer_says_only_which_methods_exist(world: World) ->
         assert headers.get("Allow"), (path, dict(headers))
 
 
-def check_error(status: int, body: Any) -> str:
-    """'' when ``body`` is the one error format with a reason for ``status``; else what is wrong."""
+def check_error(status: int, body: Any, path: str = "") -> str:
+    """'' when ``body`` is the one error format with a reason for ``status`` (OpenAI's under
+    ``/v1/``); else what is wrong."""
+    if path.startswith("/v1/"):
+        error = body.get("error") if isinstance(body, dict) and set(body) == {"error"} else None
+        if not isinstance(error, dict) or set(error) != {"message", "type", "param", "code"}:
+            return f"not OpenAI's error format: {body!r}"
+        if not str(error["message"]).strip() or (status == 403 and error["code"] != "insufficient_permissions"):
+            return f"reason or code missing: {body!r}"
+        return ""
     if not isinstance(body, dict) or set(body) != {"status", "error", "message"}:
         return f"not the error format: {body!r}"
     if body["status"] != status or not str(body["message"]).strip():
@@ -416,7 +435,7 @@ def test_every_route_answers_every_caller_as_the_table_says(world: World) -> Non
                     failures.append(f"{where}, expected {rule.ok} (allowed): {str(body)[:300]}")
             else:
                 expected = refusal(rule, kind)
-                problem = check_error(status, body) if status == expected else f"expected {expected}"
+                problem = check_error(status, body, call.path) if status == expected else f"expected {expected}"
                 if problem:
                     failures.append(f"{where} (refused): {problem}: {str(body)[:300]}")
     assert not failures, f"{len(failures)} answers differ from the table:\n" + "\n".join(failures)
