@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from appliance.core import events as ev
+from appliance.store import conversation_search
 from appliance.store.conflicts import record_loser
 from appliance.store.db import Connection
 from appliance.store.log import EPOCH_BITS, epoch_of
@@ -85,7 +86,7 @@ def _conversation_started(conn: Connection, e: ev.Event, p: ev.ConversationStart
 @handles(ev.MessageAdded)
 def _message_added(conn: Connection, e: ev.Event, p: ev.MessageAdded) -> None:
     m = p.message
-    conn.execute(
+    stored = conn.execute(
         "INSERT OR IGNORE INTO messages (id, conversation_id, hlc, origin, role, text, source, citations,"
         " trace_id, author, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -93,6 +94,8 @@ def _message_added(conn: Connection, e: ev.Event, p: ev.MessageAdded) -> None:
             _encode(m.citations), m.trace_id, m.author, _encode(m.attachments),
         ),
     )
+    if stored.rowcount:
+        conversation_search.index_message(conn, stored.lastrowid, m.text)
     if m.role == "note":
         return
     values = {"hlc": e.hlc, "origin": e.origin, "last": m.text[:200] or ("[image]" if m.attachments else ""),

@@ -338,15 +338,27 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (delivery_id, attempt)
     ) WITHOUT ROWID;
     """,
+    # 12: full-text search over messages (store/conversation_search.py: CJK runs as character
+    # bigrams, message_index_text registered by migrate), with the messages stored so far; reports
+    # find conversations by when they started (store/reports.py).
+    """
+    CREATE VIRTUAL TABLE message_fts USING fts5(
+        body, content='', contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO message_fts (rowid, body) SELECT rowid, message_index_text(text) FROM messages;
+    CREATE INDEX conversations_started ON conversations (started_hlc);
+    """,
 ]
 
 
 def migrate(conn: Connection) -> int:
     """Bring the schema up to date; returns the resulting version."""
+    from appliance.store.conversation_search import index_text
     from appliance.store.knowledge import cjk_spaced
 
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.create_function("kb_index_text", 1, cjk_spaced, deterministic=True)
+    conn.create_function("message_index_text", 1, index_text, deterministic=True)
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:

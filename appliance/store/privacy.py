@@ -44,6 +44,7 @@ from appliance.core.prompts import strip_markers
 from appliance.core.types import Message, Reply
 from appliance.store import desk
 from appliance.store.apply import admits, handles
+from appliance.store.conversation_search import unindex_conversation
 from appliance.store.db import Connection, connect
 
 _strings = msgspec.msgpack.Decoder(list[str])
@@ -160,6 +161,7 @@ def _erase_conversation(conn: Connection, cid: str, hlc: int, reason: str, done:
                                        " length(attachments) > 1", (cid,)) for a in _strings.decode(r[0])}
     for (ticket_id,) in conn.execute("SELECT id FROM tickets WHERE conversation_id = ?", (cid,)).fetchall():
         done.add(erase(conn, "ticket", ticket_id, hlc, reason))
+    unindex_conversation(conn, cid)
     done.messages += conn.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,)).rowcount
     for table in ("traces", "feedback", "reads"):
         conn.execute(f"DELETE FROM {table} WHERE conversation_id = ?", (cid,))
