@@ -6,7 +6,8 @@ routing, the audit log and visitors' data need an admin. The desk's routes live 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, delete, get, post
@@ -14,14 +15,14 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from appliance.core import permissions, routing
+from appliance.core import arm_history, permissions, routing
 from appliance.core.errors import NotFound
 from appliance.core.router import RouterSnapshot
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.types import Trace
 from appliance.desk.privacy import VisitorErasure
 from appliance.runtime import Runtime
-from appliance.store import Connection, audit, desk
+from appliance.store import Connection, audit, desk, model_history
 from appliance.store.routing import TableChange, change_table
 from appliance.sync.status import snapshot as sync_snapshot
 from appliance.web.auth import Principal, admin, principal
@@ -78,6 +79,21 @@ class ModelsController(Controller):
     @get("/", summary="Models, routing and per-model/arm metrics")
     async def list_models(self, runtime: Runtime, who: Principal) -> ModelsOut:
         return ModelsOut(table=runtime.router.table, metrics=runtime.router.snapshot())
+
+    @get("/series", summary="Each model arm over time, from the stored traces: requests, errors, p50/p99, thumbs-down",
+         response_description="per (model, arm): totals over the window and one point per bucket with traffic")
+    async def series(
+        self, runtime: Runtime, who: Principal,
+        since: Annotated[int | None, Parameter(query="since", ge=0,
+                                               description="epoch ms; default: an hour before until")] = None,
+        until: Annotated[int | None, Parameter(query="until", ge=0, description="epoch ms; default: now")] = None,
+        bucket: Annotated[Literal["minute", "hour", "day"], Parameter(query="bucket")] = "minute",
+    ) -> arm_history.ModelSeries:
+        end = until if until is not None else time.time_ns() // 1_000_000 + 1
+        start = since if since is not None else end - 3_600_000
+        arm_history.bucket_ms(bucket, start, end)  # a bad window is a 400 before any read
+        return await runtime.store.read(
+            lambda c: arm_history.series(model_history.turn_samples(c, start, end), start, end, bucket))
 
     @post("/", status_code=200, summary="Add or replace a model")
     async def add(self, data: ModelSpec, runtime: Runtime, who: Principal) -> RoutingTable:

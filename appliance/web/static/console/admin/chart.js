@@ -73,19 +73,20 @@ function figure(title, svg, legend, table) {
   return fig;
 }
 
-/** x values are numbers (e.g. epoch ms); `xFormat` renders them on the axis and in the table. */
-export function lineChart({ title, series, format = String, xFormat = String }) {
+/** x values are numbers (e.g. epoch ms); `xFormat` renders them on the axis and in the table;
+ * `xDomain` ([min, max]) fixes the axis, so charts of sparse series line up. */
+export function lineChart({ title, series, format = String, xFormat = String, xDomain = null }) {
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
-  const xMin = xs.length ? Math.min(...xs) : 0;
-  const xMax = xs.length ? Math.max(...xs) : 1;
+  const xMin = xDomain ? xDomain[0] : xs.length ? Math.min(...xs) : 0;
+  const xMax = xDomain ? xDomain[1] : xs.length ? Math.max(...xs) : 1;
   const yMax = niceMax(Math.max(0, ...ys));
   const svg = frame(`${title}: ${series.map((s) => s.name).join(", ")}`, yMax, format);
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
-  const px = (x) => PAD.left + (xs.length ? ((x - xMin) / (xMax - xMin || 1)) * plotW : 0);
+  const px = (x) => PAD.left + (xs.length || xDomain ? ((x - xMin) / (xMax - xMin || 1)) * plotW : 0);
   const py = (y) => PAD.top + plotH - (y / yMax) * plotH;
-  for (const x of [xMin, xMax]) {
+  for (const x of xMax > xMin ? [xMin, xMax] : [xMin]) {
     svg.appendChild(el("text", { x: px(x), y: H - 8, "text-anchor": x === xMin ? "start" : "end",
       class: "chart-tick" }, xFormat(x)));
   }
