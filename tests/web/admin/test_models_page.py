@@ -127,6 +127,17 @@ def test_admin_runs_a_canary_and_judges_it_on_the_chart(browser: Browser, tmp_pa
         for action in ("model.add", "model.canary", "model.fallback", "model.promote", "model.rollback"):
             assert any(action in a for a in actions), (action, actions)
 
+        cookie = {"Cookie": cookie_header(page)}
+        status, series = call(desk.url, "GET", "/api/v1/admin/models/series?bucket=hour", headers=cookie)
+        assert status == 200, series
+        assert [(a["model"], a["arm"], a["totals"]["requests"]) for a in series["arms"]] == [
+            ("up1", "active", on_active), ("up2", "canary", on_canary)]
+        for query, message in [("bucket=week", "bucket"), ("since=10&until=5", "'since' must be before 'until'"),
+                               ("since=0&until=9999999999999", "at most 2000 buckets")]:
+            status, body = call(desk.url, "GET", f"/api/v1/admin/models/series?{query}", headers=cookie)
+            assert (status, body["error"]) == (400, "invalid_input"), body
+            assert message in body["message"], body
+
 
 def said(page: Page, text: str) -> Locator:
     """The page's notice (role status) once it says ``text``."""
