@@ -52,6 +52,7 @@ VISITOR_ONLY = frozenset({VISITOR})  # the visitor whose conversation, message o
 STAFF = frozenset(SESSIONS + TOKENS)
 CONSOLE = frozenset(SESSIONS)  # a console session; a script's token has none
 ADMINS = frozenset({"admin", "admin-token"})
+REPORTS = frozenset({"supervisor", "admin", "supervisor-token", "admin-token"})  # reports.read
 # Starting a conversation needs nothing, but a bearer sent there is taken for a visitor token, and
 # a script's token is not one: 401.
 NO_BEARER = ANYONE - frozenset(ALL_TOKENS)
@@ -304,6 +305,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     # Decision traces: every desk role (traces.read); routing and the audit log: admins.
     ("GET", "/api/v1/admin/traces/{trace_id}"): Rule(STAFF, lambda w, c: Call(f"/api/v1/admin/traces/{w.trace}")),
     ("GET", "/api/v1/admin/models"): Rule(ADMINS, fixed("/api/v1/admin/models")),
+    ("GET", "/api/v1/admin/models/series"): Rule(ADMINS, fixed("/api/v1/admin/models/series?bucket=minute")),
     ("POST", "/api/v1/admin/models"): Rule(ADMINS, fixed("/api/v1/admin/models", model("walk-a"))),
     ("DELETE", "/api/v1/admin/models/{name}"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/models/{w.disposable_model()}")),
@@ -325,6 +327,11 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/admin/webhooks/{webhook_id}/test"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/webhooks/{_webhook(w)}/test"), ok=(202,)),
     ("GET", "/api/v1/admin/webhooks/deliveries"): Rule(ADMINS, fixed("/api/v1/admin/webhooks/deliveries?limit=5")),
+    # Reports, the conversation search and the export: supervisors and admins (reports.read).
+    ("GET", "/api/v1/admin/reports"): Rule(REPORTS, fixed("/api/v1/admin/reports")),
+    ("GET", "/api/v1/admin/conversations"): Rule(REPORTS, fixed("/api/v1/admin/conversations?q=hello")),
+    ("GET", "/api/v1/admin/conversations/export"): Rule(
+        REPORTS, fixed("/api/v1/admin/conversations/export?format=jsonl&q=hello")),
     # The OpenAI-compatible API: api tokens only.
     ("POST", "/v1/chat/completions"): Rule(OPENAI, fixed("/v1/chat/completions", {
         "model": "appliance", "messages": [{"role": "user", "content": "hello"}]})),
