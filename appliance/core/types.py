@@ -43,6 +43,7 @@ class ChunkHit(msgspec.Struct, frozen=True, kw_only=True):
     text: str = ""
     score: float = 0.0
     bm25_rank: int | None = None
+    bm25_score: float | None = None  # FTS5's BM25, higher is better (its rank's basis)
     vector_rank: int | None = None
     vector_similarity: float | None = None
     is_qa: bool = False

@@ -301,6 +301,7 @@ def search_chunks(
     if has_vectors and vector is not None:
         similarity.update(similarities(conn, vector, [row for row in rows if row not in similarity]))
     lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
+    lexical_score = dict(lexical)
     vector_rank = {row: rank for rank, (row, _) in enumerate(nearest, start=1)}
     marks = ", ".join("?" for _ in rows)
     details = {
@@ -311,6 +312,7 @@ def search_chunks(
     }
     return [
         _hit(details[row], score=score, bm25_rank=lexical_rank.get(row), vector_rank=vector_rank.get(row),
+             bm25_score=round(lexical_score[row], 6) if row in lexical_score else None,
              vector_similarity=round(similarity[row], 6) if row in similarity else None)
         for row, score in ((int(r), s) for r, s in fused) if row in details
     ]
