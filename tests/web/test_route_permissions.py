@@ -38,7 +38,7 @@ from tests.desk.helpers import (
     starting,
     upload_image,
 )
-from tests.engine.harness import new_token
+from tests.engine.harness import new_token, wait_for
 
 ANONYMOUS, VISITOR = "anonymous", "visitor"
 SESSIONS = ("agent", "supervisor", "admin")
@@ -64,6 +64,7 @@ class Call(NamedTuple):
     body: dict[str, Any] | bytes | None = None
     content_type: str = "application/json"
     headers: dict[str, str] | None = None  # instead of the caller's own credentials
+    extra: dict[str, str] | None = None  # beside them (an upload's X-Filename)
 
 
 class Rule(NamedTuple):
@@ -84,7 +85,8 @@ class Caller:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def send(self, method: str, call: Call) -> tuple[int, Any]:
-        headers = {**(self.headers() if call.headers is None else call.headers), "Content-Type": call.content_type}
+        headers = {**(self.headers() if call.headers is None else call.headers), **(call.extra or {}),
+                   "Content-Type": call.content_type}
         status, body, _ = request(self.server, method, call.path, call.body, headers=headers)
         return status, body
 
@@ -224,6 +226,24 @@ def _webhook(w: World) -> str:
     return str(made["webhook"]["id"])
 
 
+def _kb_upload(w: World, c: Caller) -> Call:
+    return Call("/api/v1/admin/kb/documents", f"# Walk {next(w.serial)}\n\nA page of the walk.\n".encode(),
+                "text/markdown", extra={"X-Filename": f"walk/page-{next(w.serial)}.md"})
+
+
+def _kb_document(w: World, c: Caller) -> str:
+    """A document ingested for an admin's call (removed or re-indexed by it); for the others an id
+    that was never there, since they are refused before it is looked up."""
+    if c.kind not in ADMINS:
+        return "doc_walk_never_there"
+    job = w.boss.send("POST", _kb_upload(w, c))[1]
+    done = wait_for(lambda: next((j for j in w.boss.must("GET", "/api/v1/admin/kb/jobs")["jobs"]
+                                  if j["job_id"] == job["job_id"] and j["status"] in ("done", "failed")), None),
+                    "the walk's document to be ingested", timeout=60)
+    assert done["status"] == "done", done
+    return str(done["document_id"])
+
+
 def _visible(w: World, c: Caller) -> str:
     return w.conversation
 
@@ -327,6 +347,16 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/admin/webhooks/{webhook_id}/test"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/webhooks/{_webhook(w)}/test"), ok=(202,)),
     ("GET", "/api/v1/admin/webhooks/deliveries"): Rule(ADMINS, fixed("/api/v1/admin/webhooks/deliveries?limit=5")),
+    # The knowledge base: admins (knowledge.manage).
+    ("GET", "/api/v1/admin/kb/documents"): Rule(ADMINS, fixed("/api/v1/admin/kb/documents")),
+    ("POST", "/api/v1/admin/kb/documents"): Rule(ADMINS, _kb_upload, ok=(202,)),
+    ("GET", "/api/v1/admin/kb/jobs"): Rule(ADMINS, fixed("/api/v1/admin/kb/jobs")),
+    ("DELETE", "/api/v1/admin/kb/documents/{document_id}"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/kb/documents/{_kb_document(w, c)}")),
+    ("POST", "/api/v1/admin/kb/documents/{document_id}/reindex"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/kb/documents/{_kb_document(w, c)}/reindex"), ok=(202,)),
+    ("POST", "/api/v1/admin/kb/reindex"): Rule(ADMINS, fixed("/api/v1/admin/kb/reindex"), ok=(202,)),
+    ("POST", "/api/v1/admin/kb/search"): Rule(ADMINS, fixed("/api/v1/admin/kb/search", {"query": "walk page"})),
     # Reports, the conversation search and the export: supervisors and admins (reports.read).
     ("GET", "/api/v1/admin/reports"): Rule(REPORTS, fixed("/api/v1/admin/reports")),
     ("GET", "/api/v1/admin/conversations"): Rule(REPORTS, fixed("/api/v1/admin/conversations?q=hello")),
