@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Node, Server
-from tests.desk.helpers import Console, add_users, handoff, login, make_node, request, starting, user_cli
+from tests.desk.helpers import COOKIE, Console, add_users, handoff, login, make_node, request, starting, user_cli
 from tests.engine.harness import call, new_token, wait_for
 
 HERE = "127.0.0.1"
@@ -113,6 +113,34 @@ def test_knowledge_added_and_removed_from_the_cli(env: Env, tmp_path: Path) -> N
     removed = env.one("kb.remove", str((docs / "退货政策.md").resolve()))
     assert (removed["actor"], removed["ip"]) == ("cli", "local"), removed
     assert removed["before"] == env.one("kb.add", removed["target"])["after"], removed
+
+
+def test_knowledge_uploaded_reindexed_and_deleted_in_the_console_names_the_admin_and_address(env: Env) -> None:
+    headers = {"Cookie": f"{COOKIE}={env.admin.cookie}", "X-CSRF-Token": env.admin.csrf,
+               "X-Filename": "audit%2F%E4%BF%9D%E4%BF%AE.md", "Content-Type": "text/markdown"}
+    status, job, _ = request(env.server, "POST", "/api/v1/admin/kb/documents", "# 保修\n\n保修两年。\n".encode(),
+                             headers=headers)
+    assert status == 202, job
+
+    def finished(job_id: str) -> dict[str, Any] | None:
+        jobs = env.admin.call("GET", "/api/v1/admin/kb/jobs")[1]["jobs"]
+        return next((j for j in jobs if j["job_id"] == job_id and j["status"] in ("done", "failed")), None)
+
+    done = wait_for(lambda: finished(job["job_id"]), "the upload to be ingested", timeout=60)
+    assert done["status"] == "done", done
+    source = str(env.node.dir.resolve() / "uploads" / "audit" / "保修.md")
+    added = env.one("kb.add", source)
+    assert (added["actor"], added["ip"], added["before"]) == ("admin:admin", HERE, ""), added
+
+    status, body = env.admin.call("POST", f"/api/v1/admin/kb/documents/{done['document_id']}/reindex")
+    assert status == 202, body
+    wait_for(lambda: finished(body["jobs"][0]["job_id"]), "the re-index")
+    updated = env.one("kb.update", source)
+    assert (updated["actor"], updated["ip"], updated["before"]) == ("admin:admin", HERE, added["after"]), updated
+
+    assert env.admin.call("DELETE", f"/api/v1/admin/kb/documents/{done['document_id']}")[0] == 200
+    removed = env.one("kb.remove", source)
+    assert (removed["actor"], removed["ip"], removed["before"]) == ("admin:admin", HERE, added["after"]), removed
 
 
 def test_takeover_transfer_and_reading_a_conversation_are_audited(env: Env) -> None:
