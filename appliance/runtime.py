@@ -19,7 +19,6 @@ from pathlib import Path
 import aiohttp
 
 from appliance.control import ControlServer, Topic
-from appliance.core import metrics as m
 from appliance.core.agent import Agent, EngineSettings, IntentAction, Middleware
 from appliance.core.cache import LruCache
 from appliance.core.config import Config
@@ -30,7 +29,7 @@ from appliance.core.images import ImageCleaner, ImageLimits
 from appliance.core.middleware import logging_middleware, pii_redaction
 from appliance.core.ports import ChatProvider, ReplyCache, TokenSink
 from appliance.core.quotas import Quotas, limits_of
-from appliance.core.router import ModelRouter, RouterSnapshot
+from appliance.core.router import ModelRouter
 from appliance.core.routing import ModelSpec, RoutingTable
 from appliance.core.tokens import VisitorTokens
 from appliance.desk.agents import AgentDesk
@@ -47,6 +46,7 @@ from appliance.local_model.embedder import LocalEmbedder
 from appliance.local_model.memo import RecentEmbeddings
 from appliance.local_model.paths import EMBED_FILE, ModelMissing, builtin_chat_path, builtin_model_dir
 from appliance.local_model.provider import BuiltinChatProvider
+from appliance.metrics import Metrics, node_families, store_families
 from appliance.node import NodeIdentity
 from appliance.providers.http_tool import http_tool
 from appliance.providers.openai import OpenAIProvider, make_session
@@ -56,32 +56,8 @@ from appliance.store import Store
 from appliance.store.reply_cache import SqliteReplyCache
 from appliance.store.routing import RoutingWatcher
 from appliance.sync import SyncService
-from appliance.sync.status import metrics as sync_metrics
 
 log = logging.getLogger("appliance")
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.turns = m.Counter("appliance_turns_total", "Bot turns by the path that produced the reply.")
-        self.turn_errors = m.Counter("appliance_turn_errors_total", "Chat requests refused, by error class.")
-        self.turn_seconds = m.Histogram("appliance_turn_seconds", "Time from visitor message to stored reply.")
-        self.ready = m.Gauge("appliance_ready", "1 once the store and models are open.")
-        self.builtin_chat = m.Gauge("appliance_builtin_chat_loaded", "1 while the built-in chat model is in memory.")
-        self.writes = m.Gauge("appliance_store_writes", "Group commit: transactions and items committed.")
-        self.waiting = m.Gauge("appliance_desk_waiting", "Conversations waiting in the human queue.")
-        self.agents = m.Gauge("appliance_desk_agents", "Enabled accounts by presence.")
-        self.sign_ins = m.Gauge("appliance_sign_in_attempts", "Console sign-in attempts since start, by outcome.")
-        self.rate_limited = m.Gauge("appliance_rate_limited", "Requests refused with 429 since start, by limit.")
-        self.quota_keys = m.Gauge("appliance_rate_limit_keys", "Visitors, addresses and conversations tracked.")
-        self.webhook_backlog = m.Gauge("appliance_webhook_backlog", "Webhook deliveries pending on this node.")
-        self.webhook_oldest = m.Gauge("appliance_webhook_oldest_pending_seconds",
-                                      "Age of the oldest pending webhook delivery (0: none).")
-
-    def all(self) -> list[m.Counter | m.Histogram]:
-        return [self.turns, self.turn_errors, self.turn_seconds, self.ready, self.builtin_chat, self.writes,
-                self.waiting, self.agents, self.sign_ins, self.rate_limited, self.quota_keys, self.webhook_backlog,
-                self.webhook_oldest]
 
 
 class Runtime:
@@ -90,6 +66,8 @@ class Runtime:
         self.identity = identity
         self.store = store
         self.metrics = Metrics()
+        self.metrics.collect(lambda: node_families(self))
+        self.metrics.from_store(lambda conn: store_families(conn, self))
         self.started_at = time.monotonic()
         self.ready = False
         self.load_error: str | None = None
@@ -274,9 +252,9 @@ class Runtime:
                 on_token=on_token, language=language, profile=profile,
             )
         except ApplianceError as exc:
-            self.metrics.turn_errors.inc(error=type(exc).__name__)
+            self.metrics.turn_errors.labels(error=type(exc).__name__).inc()
             raise
-        self.metrics.turns.inc(source=outcome.reply.source if outcome.reply else "human")
+        self.metrics.turns.labels(source=outcome.reply.source if outcome.reply else "human").inc()
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
         return outcome
 
@@ -287,23 +265,6 @@ class Runtime:
                 await asyncio.wait_for(asyncio.shield(self._loading), timeout_s)
         if not self.ready:
             raise Unavailable(self.load_error or "the appliance is starting: models are still loading")
-
-    def render_metrics(self) -> str:
-        transactions, items = self.store.write_stats
-        self.metrics.writes.set(transactions, kind="transactions")
-        self.metrics.writes.set(items, kind="items")
-        self.metrics.waiting.set(self.switchboard.waiting)
-        self.metrics.builtin_chat.set(int(self.chat_model is not None and self.chat_model.loaded))
-        for presence, count in self.switchboard.presence_counts().items():
-            self.metrics.agents.set(count, presence=presence)
-        for outcome, count in self.signin.outcomes.items():
-            self.metrics.sign_ins.set(count, outcome=outcome)
-        for limit, count in self.quotas.refused.items():
-            self.metrics.rate_limited.set(count, limit=limit)
-        self.metrics.quota_keys.set(self.quotas.tracked_keys())
-        self.metrics.webhook_backlog.set(self.webhooks.backlog)
-        self.metrics.webhook_oldest.set(self.webhooks.oldest_age_s())
-        return m.render([*self.metrics.all(), *router_metrics(self.router.snapshot()), *sync_metrics(self.sync)])
 
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
@@ -323,28 +284,3 @@ class Runtime:
         if self.http is not None:
             await self.http.close()
         await asyncio.to_thread(self.store.close)
-
-
-def router_metrics(snapshot: RouterSnapshot) -> list[m.Counter | m.Histogram]:
-    """Per model and arm: the router's own counters, as Prometheus series."""
-    counters = {
-        name: m.Counter(f"appliance_model_{name}_total", text) for name, text in [
-            ("requests", "Turns that reached the model."), ("errors", "Turns the model did not answer."),
-            ("fallbacks", "Errors after which another model was tried."), ("retries", "Extra upstream calls."),
-            ("tokens_in", "Prompt tokens."), ("tokens_out", "Completion tokens."),
-            ("thumbs_down", "Visitor thumbs-down on the model's replies."),
-        ]
-    }
-    latency = m.Gauge("appliance_model_latency_ms", "Latency of answered turns (last 1,024), by quantile.")
-    down_rate = m.Gauge("appliance_model_thumbs_down_ratio", "Thumbs-down share of rated replies.")
-    breaker = m.Gauge("appliance_model_breaker_open", "1 while the model's circuit breaker is not closed.")
-    for arm in snapshot.arms:
-        labels = {"model": arm.model, "arm": arm.arm}
-        for name, counter in counters.items():
-            counter.inc(getattr(arm, name), **labels)
-        latency.set(arm.latency_p50_ms, quantile="0.5", **labels)
-        latency.set(arm.latency_p99_ms, quantile="0.99", **labels)
-        down_rate.set(arm.thumbs_down_rate, **labels)
-    for health in snapshot.models:
-        breaker.set(0 if health.breaker == "closed" else 1, model=health.model, state=health.breaker)
-    return [*counters.values(), latency, down_rate, breaker]

@@ -232,6 +232,26 @@ def waiting_ids(conn: Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
+class DeskFigures(msgspec.Struct, kw_only=True):
+    """What ``/metrics`` shows of the desk: open conversations by owner (bot, queue, agent), the
+    HLC of the longest-waiting queued one (0: none), and left messages not yet answered."""
+
+    open_by_owner: dict[str, int]
+    oldest_queued_hlc: int
+    tickets_open: int
+
+
+def figures(conn: Connection) -> DeskFigures:
+    rows = conn.execute(
+        "SELECT CASE WHEN owner LIKE 'agent:%' THEN 'agent' ELSE owner END AS who, count(*)"
+        " FROM conversations WHERE status = 'open' GROUP BY who").fetchall()
+    oldest = conn.execute("SELECT min(queued_hlc) FROM conversations WHERE status = 'open' AND owner = 'queue'"
+                          " AND queued_hlc > 0").fetchone()[0]
+    tickets_open = conn.execute("SELECT count(*) FROM tickets WHERE status = 'open'").fetchone()[0]
+    return DeskFigures(open_by_owner={"bot": 0, "queue": 0, "agent": 0} | {r[0]: r[1] for r in rows},
+                       oldest_queued_hlc=oldest or 0, tickets_open=tickets_open)
+
+
 def loads(conn: Connection) -> dict[str, int]:
     """Open conversations per agent: owned, or assigned and waiting for them to take it."""
     rows = conn.execute(

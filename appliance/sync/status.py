@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance.core import metrics as m
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
 from appliance.core.hlc import physical_ms
 from appliance.store import Connection
 from appliance.store.log import Stream, count_after, first_hlc_after, marks
@@ -95,26 +98,34 @@ async def snapshot(service: SyncService, *, running: bool) -> dict[str, Any]:
     }
 
 
-def metrics(service: SyncService) -> list[m.Counter | m.Histogram]:
-    """The status as Prometheus series (backlog and lag as of the last status snapshot)."""
-    connected = m.Gauge("appliance_sync_peer_connected", "1 while a session with the paired peer is up.")
-    events = m.Counter("appliance_sync_events_total", "Events exchanged with the peer, by direction.")
-    sent = m.Counter("appliance_sync_bytes_total", "Bytes exchanged with the peer, by direction.")
-    backlog = m.Gauge("appliance_sync_backlog_events", "Events this node holds that the peer has not acknowledged.")
-    lag_s = m.Gauge("appliance_sync_lag_seconds", "Age of the oldest event the peer has not acknowledged.")
-    collisions = m.Counter("appliance_sync_collisions_total", "Events that arrived under a number holding another.")
-    refused = m.Counter("appliance_sync_refused_total", "Connections refused in the handshake, by reason.")
+def metrics(service: SyncService) -> Iterator[Metric]:
+    """The status as Prometheus families (backlog and lag as of the last status snapshot)."""
+    peer = ["name", "peer"]
+    connected = GaugeMetricFamily("appliance_sync_peer_connected", "1 while a session with the paired peer is up.",
+                                  labels=peer)
+    events = CounterMetricFamily("appliance_sync_events", "Events exchanged with the peer, by direction.",
+                                 labels=["direction", *peer])
+    sent = CounterMetricFamily("appliance_sync_bytes", "Bytes exchanged with the peer, by direction.",
+                               labels=["direction", *peer])
+    backlog = GaugeMetricFamily("appliance_sync_backlog_events",
+                                "Events this node holds that the peer has not acknowledged.", labels=peer)
+    lag_s = GaugeMetricFamily("appliance_sync_lag_seconds", "Age of the oldest event the peer has not acknowledged.",
+                              labels=peer)
+    collisions = CounterMetricFamily("appliance_sync_collisions",
+                                     "Events that arrived under a number holding another.", labels=peer)
+    refused = CounterMetricFamily("appliance_sync_refused", "Connections refused in the handshake, by reason.",
+                                  labels=["reason"])
     reported = {p["node_id"]: p for p in service.last_status.get("peers", [])}
     for link in service.links.values():
-        labels = {"peer": link.node_id[:16], "name": link.name}
-        connected.set(int(link.connected), **labels)
-        events.inc(link.events_in, direction="in", **labels)
-        events.inc(link.events_out, direction="out", **labels)
-        sent.inc(link.bytes_in, direction="in", **labels)
-        sent.inc(link.bytes_out, direction="out", **labels)
-        collisions.inc(link.collisions, **labels)
-        backlog.set(reported.get(link.node_id, {}).get("backlog") or 0, **labels)
-        lag_s.set(reported.get(link.node_id, {}).get("lag_s") or 0.0, **labels)
+        labels = [link.name, link.node_id[:16]]
+        connected.add_metric(labels, int(link.connected))
+        events.add_metric(["in", *labels], link.events_in)
+        events.add_metric(["out", *labels], link.events_out)
+        sent.add_metric(["in", *labels], link.bytes_in)
+        sent.add_metric(["out", *labels], link.bytes_out)
+        collisions.add_metric(labels, link.collisions)
+        backlog.add_metric(labels, reported.get(link.node_id, {}).get("backlog") or 0)
+        lag_s.add_metric(labels, reported.get(link.node_id, {}).get("lag_s") or 0.0)
     for reason, count in service.refused.items():
-        refused.inc(count, reason=reason)
-    return [connected, events, sent, backlog, lag_s, collisions, refused]
+        refused.add_metric([reason], count)
+    yield from (connected, events, sent, backlog, lag_s, collisions, refused)

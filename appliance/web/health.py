@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import MediaType, Response, get
 
+from appliance.metrics import CONTENT_TYPE
 from appliance.runtime import Runtime
 
 
@@ -32,9 +33,9 @@ async def readyz(runtime: Runtime) -> Response[Readiness]:
     return Response(Readiness(ready=False, detail=detail), status_code=503)
 
 
-@get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
-async def metrics(runtime: Runtime) -> Response[str]:
-    return Response(runtime.render_metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+@get("/metrics", summary="Prometheus metrics (prometheus_client's text format)", media_type=MediaType.TEXT)
+async def metrics(runtime: Runtime) -> Response[bytes]:
+    return Response(await runtime.metrics.scrape(runtime.store), media_type=CONTENT_TYPE)
 
 
 ROUTES = [healthz, readyz, metrics]

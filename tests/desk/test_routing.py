@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,7 +30,7 @@ from tests.desk.helpers import (
     visitor_socket,
     wait_for,
 )
-from tests.engine.harness import new_token
+from tests.engine.harness import new_token, scrape
 
 HANDOFF_EN = PHRASES["en"]["handoff"]
 LEAVE_EN = PHRASES["en"]["leave_message"]
@@ -122,10 +121,13 @@ def test_two_agents_with_capacity_one_and_three_visitors(desk: Desk) -> None:
         assert queue[one]["subject"] == "I want to talk to a person", queue[one]  # the visitor's first message
         status_code, inbox = desk.admin.desk("GET", "?filter=queue")
         assert status_code == 200 and inbox["counts"]["queue"] == 3, inbox["counts"]
-        with urllib.request.urlopen(f"{desk.server.url}/metrics", timeout=10) as response:
-            metrics = response.read().decode()
-        assert "appliance_desk_waiting 3" in metrics, metrics
-        assert 'appliance_desk_agents{presence="online"} 2' in metrics, metrics
+        metrics = scrape(desk.server)  # what an operator's dashboard shows of the desk
+        assert metrics["appliance_desk_waiting"] == 3, metrics
+        assert metrics['appliance_desk_open_conversations{owner="queue"}'] == 3, metrics
+        assert metrics["appliance_desk_oldest_wait_seconds"] > 0, metrics
+        assert metrics['appliance_desk_agents{presence="online"}'] == 2, metrics
+        assert metrics["appliance_webhook_backlog"] == 0, metrics
+        assert metrics["process_resident_memory_bytes"] > 0, metrics
 
         # Each agent hears of their own assignment and sees it under "mine"; not the other's.
         holder = {queue[one]["assignee"]: one, queue[two]["assignee"]: two}
