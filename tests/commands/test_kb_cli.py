@@ -26,7 +26,7 @@ def test_kb_add_search_reingest_edit_remove(node: Node, tmp_path: Path) -> None:
     assert added.returncode == 1, added.stderr  # two files were skipped
     assert re.search(r"skipped \S*locked\.pdf: the PDF is encrypted", added.stderr)
     assert re.search(r"skipped \S*broken\.docx: malformed Word document", added.stderr)
-    assert re.search(r"\[#+\] 9/9 files  \d+ chunks \(\d+ embedded\)  [\d.]+ chunks/s", added.stderr)
+    assert re.search(r"━+ 9/9 files \d+ chunks \(\d+ embedded\) [\d.]+ chunks/s", added.stderr), added.stderr
     assert "added 7, updated 0, unchanged 0, failed 2" in added.stdout
     version = version_of(added.stdout)
 
