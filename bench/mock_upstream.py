@@ -17,7 +17,9 @@ tool results "Mock answer from the tool: <their text>", as a model answers from 
 returned), ``slow_stream`` (ok, with ``chunk_delay_ms`` between streamed words, 200 ms unless
 set), ``rate_limit`` (429 with Retry-After), ``error`` (500), ``context_too_long`` (400 naming
 the context length), ``hang`` (never answers), ``drop`` (closes the connection mid-response),
-``tool_call`` (calls ``tool_name``, else the request's first tool). ``latency_ms`` delays every
+``tool_call`` (calls ``tool_name``, else the request's first tool), ``ignore_stream`` (a
+streaming request answered with one JSON completion, as some servers do), ``html`` (200 with an
+HTML page, as a proxy's sign-in page). ``latency_ms`` delays every
 answer; ``times`` applies the mode to that many requests, then reverts to ``ok``.
 """
 
@@ -34,7 +36,8 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
-Mode = Literal["ok", "slow_stream", "rate_limit", "error", "context_too_long", "hang", "drop", "tool_call"]
+Mode = Literal["ok", "slow_stream", "rate_limit", "error", "context_too_long", "hang", "drop", "tool_call",
+               "ignore_stream", "html"]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
 
 
@@ -171,11 +174,14 @@ class MockUpstream:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), timeout=3600)
             return _json({"error": {"message": "shutting down"}}, 503)
+        if b.mode == "html":  # a proxy's login page, with 200
+            return web.Response(text="<html><body>Please sign in to the gateway</body></html>",
+                                content_type="text/html")
         tool = (b.tool_name or _first_tool(body.tools)) if b.mode == "tool_call" else ""
         text = _answer_text(body.messages, images)
         usage = {"prompt_tokens": _count_words(body.messages), "completion_tokens": len(text.split())}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        if body.stream:
+        if body.stream and b.mode != "ignore_stream":  # some servers send one JSON completion anyway
             delay = b.chunk_delay_ms or (200.0 if b.mode == "slow_stream" else 0.0)
             return await self._stream(request, body, text, tool, usage, delay / 1000, drop=b.mode == "drop")
         if b.mode == "drop":

@@ -21,7 +21,7 @@ from typing import Literal
 
 ProviderErrorKind = Literal[
     "rate_limited", "server_error", "timeout", "connection", "context_too_long", "bad_request", "circuit_open",
-    "budget",
+    "budget", "bad_response",
 ]
 
 

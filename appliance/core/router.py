@@ -47,7 +47,9 @@ from appliance.core.traffic import (
 from appliance.core.types import Attempt
 
 ProviderFactory = Callable[[ModelSpec], ChatProvider]
-_HEALTH_FAILURES = frozenset({"rate_limited", "server_error", "timeout", "connection"})
+# "bad_response" (a body that is no completion) counts against the model's health but is never
+# retried on it: the same request would get the same answer.
+_HEALTH_FAILURES = frozenset({"rate_limited", "server_error", "timeout", "connection", "bad_response"})
 _LATENCY_SAMPLES = 1024
 
 

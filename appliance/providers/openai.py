@@ -203,9 +203,18 @@ class OpenAIProvider:
                 if resp.status != 200:
                     body = (await resp.content.read(_ERROR_BODY_LIMIT)).decode("utf-8", "replace")
                     raise classify_status(resp.status, body, parse_retry_after(resp.headers))
-                if on_token is not None:
+                media_type = resp.content_type  # "application/octet-stream" when none was sent
+                if on_token is not None and media_type == "text/event-stream":
                     return await self._read_stream(resp, request, on_token)
-                return self._read_json(await resp.read(), request)
+                if on_token is not None and media_type not in ("application/json", "application/octet-stream"):
+                    snippet = (await resp.content.read(200)).decode("utf-8", "replace").replace("\n", " ")
+                    raise ProviderError("bad_response", f"{self.name}: answered a streaming request with"
+                                        f" {media_type}, neither text/event-stream nor JSON: {snippet!r}")
+                # Some OpenAI-compatible servers ignore ``stream`` and send the whole completion.
+                result = self._read_json(await resp.read(), request)
+                if on_token is not None and result.text:
+                    await on_token(result.text)
+                return result
         except ProviderError:
             raise
         except TimeoutError as exc:  # includes aiohttp's ServerTimeoutError
@@ -213,7 +222,7 @@ class OpenAIProvider:
         except (aiohttp.ClientError, ConnectionError) as exc:  # reset, refused, payload cut short
             raise ProviderError("connection", f"{self.name}: {type(exc).__name__}: {exc}") from exc
         except ValueError as exc:  # msgspec.DecodeError, bad UTF-8, an over-long SSE line
-            raise ProviderError("server_error", f"{self.name}: malformed response: {exc}") from exc
+            raise ProviderError("bad_response", f"{self.name}: malformed response: {exc}") from exc
 
     async def aclose(self) -> None:
         """Close the HTTP session if this provider opened it (the server's is shared)."""

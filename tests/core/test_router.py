@@ -185,7 +185,7 @@ async def test_rate_limited_model_falls_over_and_is_left_alone_until_retry_after
 
 @pytest.mark.parametrize(("mode", "kind"), [
     ("error", "server_error"), ("hang", "timeout"), ("drop", "connection"),
-    ("context_too_long", "context_too_long"),
+    ("context_too_long", "context_too_long"), ("html", "bad_response"),
 ])
 async def test_falls_over_to_the_next_model_by_error_class(
     mocks: dict[str, MockUpstream], make_router: RouterFactory, mode: str, kind: str,

@@ -143,6 +143,37 @@ async def test_failures_are_translated_into_provider_error_kinds(
         assert received == ["Mock", " answer"]  # the answer was cut off mid-stream
 
 
+async def test_a_streaming_request_answered_with_one_json_completion_is_read_whole(
+    mock: MockUpstream, session: aiohttp.ClientSession,
+) -> None:
+    mock.set(mode="ignore_stream")
+    received: list[str] = []
+
+    async def sink(text: str) -> None:
+        received.append(text)
+
+    result = await provider(mock, session).complete(ask("Where is my parcel?"), sink)
+    assert result.text == "Mock answer about: Where is my parcel?"
+    assert received == [result.text] and result.tokens_out == len(result.text.split())
+    assert mock.requests == 1 and mock.bodies[-1]["stream"] is True
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_body_that_is_no_completion_is_a_clear_error_not_a_retry(
+    mock: MockUpstream, session: aiohttp.ClientSession, stream: bool,
+) -> None:
+    mock.set(mode="html")
+
+    async def sink(text: str) -> None:
+        raise AssertionError(f"no token expected, got {text!r}")
+
+    with pytest.raises(ProviderError) as failure:
+        await provider(mock, session).complete(ask("hello"), sink if stream else None)
+    assert failure.value.kind == "bad_response"
+    assert ("text/html" if stream else "malformed response") in str(failure.value), failure.value
+    assert mock.requests == 1
+
+
 async def test_unknown_path_is_a_bad_request_and_a_closed_port_is_a_connection_error(
     mock: MockUpstream, session: aiohttp.ClientSession,
 ) -> None:
