@@ -35,7 +35,7 @@ def test_model_use_is_in_effect_when_it_returns_50_times_in_a_row(node: Node, tm
             assert answer["reply"]["source"] == "llm", answer
             status, body = call(server.url, "GET", f"/api/v1/admin/traces/{answer['trace_id']}", token=admin)
             assert status == 200, body
-            assert body["model"] == name, (turn, body["model"])
+            assert body["route"] == name, (turn, body["route"])
         assert (up1.requests, up2.requests) == (25, 25)
 
 
@@ -94,7 +94,7 @@ def test_the_message_says_whether_a_server_applied_it(node: Node) -> None:
         assert APPLIED in served.stderr, served.stderr
         assert (node.dir / "serve.json").is_file()
     assert not (node.dir / "serve.json").exists()  # a clean stop removes it
-    assert node.cli("model", "add", "m", "--base-url", "http://127.0.0.1:9/v1").stderr.strip() == NO_SERVER
+    assert node.cli("model", "add", "m", "--base-url", "http://127.0.0.1:9/v1", "--model", "m").stderr.strip() == NO_SERVER
 
 
 def test_a_killed_or_frozen_server_neither_hangs_nor_misleads_the_cli(node: Node) -> None:

@@ -152,7 +152,8 @@ def test_every_event_of_a_real_conversation_arrives_signed(tmp_path: Path, recei
 
         log = wait_for(lambda: (d := deliveries(node)) and all(x["status"] == "delivered" for x in d) and d,
                        "every delivery marked delivered")
-        assert {d["id"] for d in log} == set(ids)
+        # What arrived is in the log, and the log's deliveries arrived (a late event may come between reads).
+        assert set(ids) <= {d["id"] for d in log} <= {b["id"] for b in receiver.received}
         assert all(d["log"][0]["status_code"] == 204 for d in log)
 
         status, test = admin.call("POST", f"/api/v1/admin/webhooks/{created['webhook']['id']}/test")
