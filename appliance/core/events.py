@@ -246,12 +246,27 @@ class WebhookRemoved(_Payload, tag="webhook.removed"):
     webhook_id: str
 
 
+class IntentExampleAdded(_Payload, tag="intent.example.added"):
+    """An admin taught ``intent`` an utterance (see :mod:`appliance.core.intent_examples`); last
+    writer wins with :class:`IntentExampleRemoved` per ``(intent, text)``."""
+
+    intent: str
+    text: str
+
+
+class IntentExampleRemoved(_Payload, tag="intent.example.removed"):
+    """An example no longer taught, whether it came from the console or the config."""
+
+    intent: str
+    text: str
+
+
 EventPayload = (
     ConversationStarted | MessageAdded | TraceRecorded | OwnerChanged | ConversationAssigned | ConversationClosed
     | ConversationReopened | RatingGiven | TicketCreated | TicketAnswered | UserUpserted
     | TokenIssued | TokenRevoked | SettingChanged | AuditRecorded | FeedbackGiven
     | DocumentUpserted | DocumentRemoved | AttachmentStored | AttachmentShared | Erased | Redacted
-    | WebhookAdded | WebhookRemoved
+    | WebhookAdded | WebhookRemoved | IntentExampleAdded | IntentExampleRemoved
 )
 
 

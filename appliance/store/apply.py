@@ -291,4 +291,4 @@ def _feedback_given(conn: Connection, e: ev.Event, p: ev.FeedbackGiven) -> None:
         " WHERE (excluded.hlc, excluded.origin) > (feedback.hlc, feedback.origin)",
         (p.message_id, p.conversation_id, p.rating, e.hlc, e.origin),
     )
-from appliance.store import knowledge_apply, privacy, webhooks  # noqa: E402,F401
+from appliance.store import intents, knowledge_apply, privacy, webhooks  # noqa: E402,F401

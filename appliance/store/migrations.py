@@ -348,6 +348,18 @@ MIGRATIONS: list[str] = [
     INSERT INTO message_fts (rowid, body) SELECT rowid, message_index_text(text) FROM messages;
     CREATE INDEX conversations_started ON conversations (started_hlc);
     """,
+    # 13: intent examples added or removed in the console (store/intents.py), one row per
+    # (intent, text), last writer wins; ``removed`` hides an example, the config's included.
+    """
+    CREATE TABLE intent_examples (
+        id TEXT PRIMARY KEY,
+        intent TEXT NOT NULL,
+        text TEXT NOT NULL,
+        removed INTEGER NOT NULL DEFAULT 0,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
