@@ -1,7 +1,8 @@
 """``appliance token create|list|revoke``: bearer tokens for the admin/agent API.
 
 A token is printed once and stored only as its SHA-256. Creating and revoking one is audited
-(actor ``cli``, from ``local``); so is its use over HTTP (see ``SignIn.token_used``).
+(actor ``cli``, from ``local``); so is its use over HTTP (see ``SignIn.token_used``). The checks
+and writes are ``appliance/desk/team.py``, shared with the console's Users page.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import argparse
 
 from appliance.commands._context import node
 from appliance.commands._live import apply_live
-from appliance.core import events as ev
 from appliance.core import permissions
-from appliance.core.errors import Conflict, InputError, NotFound
-from appliance.core.tokens import hash_bearer_token, new_bearer_token, new_id
-from appliance.store import WriteTxn, accounts
+from appliance.desk import team
+from appliance.store import accounts
+
+ACTOR, FROM = "cli", "local"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,17 +32,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_create(args: argparse.Namespace) -> int:
-    name = args.name.strip()
-    if not name:
-        raise InputError("--name must not be empty")
-    token = new_bearer_token()
-    token_id = new_id("tok")
+    token, work = team.issue_token(args.name, args.role, actor=ACTOR, ip=FROM)
     with node(args) as (config, _, store):
-        store.append_sync(
-            ev.TokenIssued(token_id=token_id, name=name, role=args.role, token_hash=hash_bearer_token(token)),
-            ev.AuditRecorded(actor="cli", action="token.create", target=name, detail=token_id, ip="local",
-                             after=args.role),
-        )
+        store.write_sync(work)
     print(token)
     apply_live(config, "accounts")
     return 0
@@ -57,24 +50,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    wanted = args.token.strip()
-
-    def work(txn: WriteTxn) -> accounts.TokenRow:
-        active = [t for t in accounts.tokens(txn.conn) if not t.revoked]
-        chosen = [t for t in active if t.token_id == wanted] or [t for t in active if t.name == wanted]
-        if not chosen:
-            raise NotFound(f"no active token with id or name {wanted!r} (see `appliance token list`)")
-        if len(chosen) > 1:
-            ids = ", ".join(t.token_id for t in chosen)
-            raise Conflict(f"{len(chosen)} active tokens are named {wanted!r} ({ids}); revoke one by id")
-        token = chosen[0]
-        txn.append(ev.TokenRevoked(token_id=token.token_id))
-        txn.append(ev.AuditRecorded(actor="cli", action="token.revoke", target=token.name, detail=token.token_id,
-                                    ip="local", before="active", after="revoked"))
-        return token
-
     with node(args) as (config, _, store):
-        token = store.write_sync(work)
+        token = store.write_sync(team.revoke_token(args.token, actor=ACTOR, ip=FROM))
     print(f"revoked {token.token_id} ({token.name}, {token.role})")
     apply_live(config, "accounts")
     return 0

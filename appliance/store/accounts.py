@@ -5,6 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from appliance.core.desk import User
+from appliance.core.hlc import physical_ms
+from appliance.core.webhooks import iso_ms
 from appliance.store.db import Connection
 
 
@@ -81,9 +83,10 @@ class TokenRow(msgspec.Struct, kw_only=True):
     name: str
     role: str
     revoked: bool
+    created_at: str  # when it was issued (ISO 8601, UTC)
 
 
 def tokens(conn: Connection) -> list[TokenRow]:
     """Every API token (never its hash), by name."""
-    return [TokenRow(token_id=r[0], name=r[1], role=r[2], revoked=bool(r[3])) for r in conn.execute(
-        "SELECT id, name, role, revoked FROM api_tokens ORDER BY name, hlc")]
+    return [TokenRow(token_id=r[0], name=r[1], role=r[2], revoked=bool(r[3]), created_at=iso_ms(physical_ms(r[4])))
+            for r in conn.execute("SELECT id, name, role, revoked, hlc FROM api_tokens ORDER BY name, hlc")]
