@@ -10,7 +10,7 @@ from typing import Any
 
 _EXPORTS = {
     "Agent": "appliance.core.agent",
-    "AgentBuilder": "appliance.core.builder",
+    "AgentBuilder": "appliance.sdk",
     "Conversation": "appliance.core.agent",
     "EngineSettings": "appliance.core.agent",
     "IntentAction": "appliance.core.agent",
@@ -29,6 +29,7 @@ _EXPORTS = {
     "audit_middleware": "appliance.core.middleware",
     "openai_model": "appliance.sdk",
     "builtin_model": "appliance.sdk",
+    "LocalKnowledgeBase": "appliance.sdk",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -199,9 +199,13 @@ class Agent:
             task.cancel()
 
     async def aclose(self) -> None:
-        """Release the router's providers (HTTP sessions the agent opened)."""
+        """Release the router's providers (HTTP sessions the agent opened) and a knowledge base
+        that holds resources (one with an ``aclose``, such as the SDK's files)."""
         if self.router is not None:
             await self.router.aclose()
+        close = getattr(self.knowledge, "aclose", None)
+        if close is not None:
+            await close()
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -228,7 +232,8 @@ class Agent:
 
         kb_version = await self.knowledge.version() if self.knowledge else 0
         route = self.router.route_key(turn.conversation_id) if self.router else "local"
-        key = cache_key(turn.text, kb_version, f"{prompts.GROUNDED.id}@{prompts.GROUNDED.version}", route)
+        key = cache_key(turn.text, kb_version, f"{prompts.GROUNDED.id}@{prompts.GROUNDED.version}", route,
+                        self.intents.version if self.intents else "")
         cacheable = not turn.images and not turn.history  # a follow-up's answer depends on its context
         if cacheable and (cached := await self._cache_get(key, trace)) is not None:
             await _emit(on_token, cached.text)
