@@ -181,6 +181,23 @@ def test_accounts_added_and_disabled_from_the_cli(env: Env) -> None:
     assert json.loads(disabled["after"])["disabled"] is True, disabled
 
 
+def test_webhooks_added_tested_and_removed_are_audited_without_their_secret(env: Env) -> None:
+    secret = "audit-webhook-secret-42"
+    status, made = env.admin.call("POST", "/api/v1/admin/webhooks", {
+        "url": "http://127.0.0.1:9/audited", "events": ["csat.submitted"], "secret": secret})
+    assert status == 201, made
+    added = env.one("webhook.add", "http://127.0.0.1:9/audited")
+    assert (added["actor"], added["ip"], added["after"]) == ("admin:admin", HERE, "csat.submitted"), added
+    hook = made["webhook"]["id"]
+    assert env.admin.call("POST", f"/api/v1/admin/webhooks/{hook}/test")[0] == 202
+    assert env.one("webhook.test", "http://127.0.0.1:9/audited")["ip"] == HERE
+    removed = env.node.cli("webhook", "remove", "http://127.0.0.1:9/audited")
+    assert removed.returncode == 0, removed.stderr
+    gone = env.one("webhook.remove", "http://127.0.0.1:9/audited")
+    assert (gone["actor"], gone["ip"], gone["detail"]) == ("cli", "local", hook), gone
+    assert secret not in json.dumps(env.records())
+
+
 def test_the_admin_checks_the_chain_over_http_and_with_the_cli(env: Env) -> None:
     status, body = env.admin.call("GET", "/api/v1/admin/audit/verify")
     assert status == 200, body
