@@ -221,6 +221,7 @@ class Runtime:
         self.intents = IntentService(recent, self.config.intents, examples_csv=examples_csv, store=self.store,
                                      model_id=model_id)
         await self.intents.start()
+        self.intents.watch()  # console changes replicated from other nodes
 
     def build_agent(self) -> Agent:
         assert self.http is not None
@@ -231,7 +232,7 @@ class Runtime:
             middleware.append(pii_redaction)
         return Agent(
             router=self.router, local_model=self.chat_model, caches=self.caches, rules=self.config.rules,
-            knowledge=self.knowledge, intents=self.intents if self.intents and self.intents.model else None,
+            knowledge=self.knowledge, intents=self.intents,
             tools=[http_tool(t, self.http) for t in self.config.tools], intent_actions=actions,
             middleware=middleware,
             settings=self.engine_settings(),
@@ -272,6 +273,8 @@ class Runtime:
         if self._retention is not None:
             self._retention.cancel()
         await self.ingest.close()
+        if self.intents is not None:
+            await self.intents.stop()
         await self.control.stop()
         await self.sync.stop()
         await self.switchboard.stop()

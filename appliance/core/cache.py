@@ -1,8 +1,9 @@
 """Answer-cache policy: what the key covers, and the in-process LRU (level L1).
 
 The key covers the normalized question, the knowledge-base version, the prompt template's id
-and version, and the model route, so a knowledge-base edit or a model switch can never serve
-a stale answer: the old entries simply stop being asked for.
+and version, the model route and the intent classifier's version, so a knowledge-base edit, a
+model switch or an intent example taught can never serve a stale answer: the old entries simply
+stop being asked for.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def normalize(text: str) -> str:
     return " ".join(folded.split()).strip(" ?!.。？！")
 
 
-def cache_key(text: str, kb_version: int, template: str, route: str) -> str:
-    material = "\x1f".join([normalize(text), str(kb_version), template, route])
+def cache_key(text: str, kb_version: int, template: str, route: str, intents: str = "") -> str:
+    material = "\x1f".join([normalize(text), str(kb_version), template, route, *([intents] if intents else [])])
     return hashlib.sha256(material.encode()).hexdigest()
 
 

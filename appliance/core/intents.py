@@ -47,6 +47,7 @@ L2_PENALTY = 1e-5
 LBFGS_ITERATIONS = 60
 NEIGHBOUR_WEIGHT = 5.0
 CANDIDATES = 8
+TOP = 3  # intents a prediction lists
 HOLDOUT_EVERY = 5
 FALLBACK_GATE_SIMILARITY = 0.45
 KEEP_RIGHT = 0.95
@@ -71,6 +72,7 @@ class Prediction(msgspec.Struct, frozen=True, kw_only=True):
     confidence: float
     similarity: float
     in_scope: bool
+    top: tuple[tuple[str, float], ...] = ()  # the likeliest intents with their confidence, best first
 
 
 def normalise(text: str) -> str:
@@ -298,9 +300,13 @@ class IntentModel:
         """The best intent for one utterance given its embedding (shape ``(dim,)``)."""
         candidates, scores, nearest = self._rank(text, embedding)
         confidence, similarity, top = _decide(candidates, scores, nearest)
+        probabilities = np.exp(scores - scores.max())
+        probabilities /= probabilities.sum()
+        ranked = np.argsort(-probabilities, kind="stable")[:TOP]
         return Prediction(
             label=self.labels[top], confidence=confidence, similarity=similarity,
             in_scope=confidence >= self.gate.confidence and similarity >= self.gate.similarity,
+            top=tuple((self.labels[int(candidates[i])], float(probabilities[i])) for i in ranked),
         )
 
 

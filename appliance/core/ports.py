@@ -79,6 +79,12 @@ class IntentMatch(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class IntentClassifier(Protocol):
+    """``version`` changes whenever what it was taught changes: it is part of the answer cache's
+    key, so an answer cached before an intent learned a sentence is not served after."""
+
+    @property
+    def version(self) -> str: ...
+
     async def classify(self, text: str) -> IntentMatch: ...
 
 
