@@ -33,8 +33,8 @@ MAX_TOKEN_NAME = 200
 
 def account_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > 64 or any(c.isspace() or c in ":/\\" for c in name):
-        raise InputError(f"account name {name!r}: 1-64 characters, no spaces, ':' or slashes")
+    if not name or len(name) > 64 or any(c.isspace() or not c.isprintable() or c in ":/\\" for c in name):
+        raise InputError(f"account name {name!r}: 1-64 characters, no spaces, control characters, ':' or slashes")
     return name
 
 
@@ -52,8 +52,8 @@ def capacity(value: int) -> int:
 
 def display_name(value: str) -> str:
     value = value.strip()
-    if len(value) > MAX_DISPLAY_NAME:
-        raise InputError(f"display name: at most {MAX_DISPLAY_NAME} characters")
+    if len(value) > MAX_DISPLAY_NAME or not value.isprintable():
+        raise InputError(f"display name: at most {MAX_DISPLAY_NAME} characters, no control characters")
     return value
 
 
