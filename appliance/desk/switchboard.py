@@ -25,12 +25,13 @@ from appliance.core import events as ev
 from appliance.core.assignment import AgentLoad, expected_wait_s, plan
 from appliance.core.config import DeskConfig
 from appliance.core.desk import ConversationSummary, Presence, User, VisitorStatus
+from appliance.core.desk_settings import business_hours
 from appliance.core.hours import BusinessHours
 from appliance.core.types import Message
 from appliance.desk.frames import ConversationEvent, MessageFrame, PresenceFrame, StatusFrame, TicketFrame
 from appliance.desk.hub import DESK, Hub
 from appliance.desk.presence import PresenceBoard
-from appliance.store import Connection, Store, WriteTxn, accounts, desk
+from appliance.store import Connection, Store, WriteTxn, accounts, desk, desk_settings
 
 log = logging.getLogger("appliance.desk")
 _QUEUE_EVENTS = {"handoff", "assigned", "owner", "closed", "reopened", "presence"}
@@ -79,6 +80,19 @@ class Switchboard:
 
     def open_now(self) -> bool:
         return self.hours.open_at(self._now())
+
+    async def load_hours(self) -> None:
+        """Use the hours in force: the Settings page's when an admin set them, else the config's."""
+        stored = await self._store.read(desk_settings.stored_hours)
+        self.hours = business_hours(stored) if stored else BusinessHours(
+            self._config.hours, self._config.timezone, self._config.holidays)
+
+    async def hours_changed(self) -> None:
+        """The hours were changed here in the console or at another site: the next decision uses
+        them, waiting visitors see whether someone can still answer, and the queue moves if open."""
+        await self.load_hours()
+        await self.drain()
+        await self.broadcast_queue()
 
     def online(self) -> list[str]:
         return [name for name, status in self.presence.snapshot().items()
@@ -153,6 +167,8 @@ class Switchboard:
         per conversation per batch. Nothing is assigned here for them: the site where the visitor
         asked for a person does that."""
         latest: dict[str, ConversationEvent] = {}
+        if any(event.type == "setting.changed" for event in events):
+            await self.hours_changed()
         for event in events:
             if event.type not in _REPLICATED_KINDS:
                 continue
@@ -233,6 +249,7 @@ class Switchboard:
     # -- background ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.load_hours()
         self._enabled = {a.name for a in await self._store.read(accounts.accounts) if not a.disabled}
         self.waiting = len(await self._store.read(desk.waiting_ids))
         self._task = asyncio.create_task(self._watch_presence())
