@@ -12,8 +12,8 @@ from typing import Literal
 Action = Literal[
     "desk.view", "desk.view_all", "desk.take", "desk.take_any", "desk.reply", "desk.note", "desk.transfer",
     "desk.transfer_any", "desk.close", "desk.reopen", "desk.tickets", "reports.read", "traces.read",
-    "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read", "webhooks.manage",
-    "openai.chat",
+    "models.manage", "knowledge.manage", "intents.manage", "users.manage", "settings.manage", "audit.read",
+    "webhooks.manage", "openai.chat",
 ]
 
 _AGENT: set[Action] = {
@@ -22,7 +22,8 @@ _AGENT: set[Action] = {
 }
 _SUPERVISOR: set[Action] = _AGENT | {"desk.view_all", "desk.take_any", "desk.transfer_any", "reports.read"}
 _ADMIN: set[Action] = _SUPERVISOR | {
-    "models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read", "webhooks.manage",
+    "models.manage", "knowledge.manage", "intents.manage", "users.manage", "settings.manage", "audit.read",
+    "webhooks.manage",
 }
 # An ``api`` token (``appliance token create --role api``) talks to the OpenAI-compatible
 # endpoint as a visitor would, and does nothing at the desk.

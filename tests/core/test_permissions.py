@@ -18,9 +18,9 @@ AGENT = {"desk.view", "desk.take", "desk.reply", "desk.note", "desk.transfer", "
          "desk.tickets", "traces.read"}
 # Sees and moves every conversation, reads reports.
 SUPERVISOR = AGENT | {"desk.view_all", "desk.take_any", "desk.transfer_any", "reports.read"}
-# Also manages models, knowledge, users, settings and webhooks (and reads the audit log).
-ADMIN = SUPERVISOR | {"models.manage", "knowledge.manage", "users.manage", "settings.manage", "audit.read",
-                      "webhooks.manage"}
+# Also manages models, knowledge, intents, users, settings and webhooks (and reads the audit log).
+ADMIN = SUPERVISOR | {"models.manage", "knowledge.manage", "intents.manage", "users.manage", "settings.manage",
+                      "audit.read", "webhooks.manage"}
 # An api token talks to the OpenAI-compatible endpoint and does nothing at the desk.
 API = {"openai.chat"}
 EXPECTED = {"agent": AGENT, "supervisor": SUPERVISOR, "admin": ADMIN, "api": API}
