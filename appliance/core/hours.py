@@ -20,7 +20,7 @@ class BusinessHours:
     def __init__(self, schedule: list[str], timezone: str = "UTC", holidays: list[str] | None = None) -> None:
         try:
             self.zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder of zones
             raise ConfigError(f"key 'desk.timezone': unknown time zone {timezone!r}") from None
         self.windows: dict[int, list[tuple[int, int]]] = {}
         for line in schedule:
