@@ -94,7 +94,8 @@ def test_the_message_says_whether_a_server_applied_it(node: Node) -> None:
         assert APPLIED in served.stderr, served.stderr
         assert (node.dir / "serve.json").is_file()
     assert not (node.dir / "serve.json").exists()  # a clean stop removes it
-    assert node.cli("model", "add", "m", "--base-url", "http://127.0.0.1:9/v1", "--model", "m").stderr.strip() == NO_SERVER
+    added = node.cli("model", "add", "m", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    assert added.stderr.strip() == NO_SERVER
 
 
 def test_a_killed_or_frozen_server_neither_hangs_nor_misleads_the_cli(node: Node) -> None:
