@@ -11,7 +11,21 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from appliance.runtime import Runtime
-from appliance.web import admin, desk, health, knowledge, openai_api, pages, reports, session, visitor, webhooks
+from appliance.web import (
+    admin,
+    desk,
+    health,
+    intents,
+    knowledge,
+    openai_api,
+    pages,
+    reports,
+    session,
+    settings,
+    team,
+    visitor,
+    webhooks,
+)
 from appliance.web.errors import EXCEPTION_HANDLERS
 from appliance.web.limits import bounded_bodies
 
@@ -27,7 +41,8 @@ def create_app(runtime: Runtime) -> Litestar:
 
     return Litestar(
         route_handlers=[*visitor.ROUTES, *session.ROUTES, *desk.ROUTES, *admin.ROUTES, *health.ROUTES, *pages.ROUTES,
-                        *webhooks.ROUTES, *openai_api.ROUTES, *reports.ROUTES, *knowledge.ROUTES],
+                        *webhooks.ROUTES, *openai_api.ROUTES, *reports.ROUTES, *knowledge.ROUTES, *intents.ROUTES,
+                        *team.ROUTES, *settings.ROUTES],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],

@@ -36,7 +36,7 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     password: Text = ""  # empty: one is generated and shown in the answer, once
 
 
-class AccountChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+class AccountChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Text | None = None
     capacity: int | None = None
     display_name: Text | None = None

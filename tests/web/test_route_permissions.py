@@ -244,6 +244,33 @@ def _kb_document(w: World, c: Caller) -> str:
     return str(done["document_id"])
 
 
+def _intent_example(w: World, c: Caller) -> Call:
+    """An example taught for an admin's call (removed by it); for the others one never there,
+    since they are refused before it is looked up."""
+    if c.kind not in ADMINS:
+        return Call("/api/v1/admin/intents/walk/examples/never_there")
+    made = w.boss.must("POST", "/api/v1/admin/intents/walk/examples", {"text": f"walk sentence {next(w.serial)}"})
+    return Call(f"/api/v1/admin/intents/walk/examples/{made['example']['id']}")
+
+
+def _account(w: World, c: Caller) -> str:
+    """An agent account made for an admin's call (changed by it); for the others a name never
+    there, since they are refused before it is looked up."""
+    if c.kind not in ADMINS:
+        return "walk-never-there"
+    name = f"walk-agent-{next(w.serial)}"
+    w.boss.must("POST", "/api/v1/admin/users", {"name": name, "role": "agent"})
+    return name
+
+
+def _api_token(w: World, c: Caller) -> str:
+    """A token issued for an admin's call (revoked by it); for the others an id never there."""
+    if c.kind not in ADMINS:
+        return "tok_walk_never_there"
+    made = w.boss.must("POST", "/api/v1/admin/tokens", {"name": f"walk-{next(w.serial)}", "role": "api"})
+    return str(made["token"]["token_id"])
+
+
 def _visible(w: World, c: Caller) -> str:
     return w.conversation
 
@@ -347,6 +374,23 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/admin/webhooks/{webhook_id}/test"): Rule(
         ADMINS, lambda w, c: Call(f"/api/v1/admin/webhooks/{_webhook(w)}/test"), ok=(202,)),
     ("GET", "/api/v1/admin/webhooks/deliveries"): Rule(ADMINS, fixed("/api/v1/admin/webhooks/deliveries?limit=5")),
+    # Accounts and API tokens: admins (users.manage).
+    ("GET", "/api/v1/admin/users"): Rule(ADMINS, fixed("/api/v1/admin/users")),
+    ("POST", "/api/v1/admin/users"): Rule(ADMINS, lambda w, c: Call("/api/v1/admin/users", {
+        "name": f"walk-new-{next(w.serial)}", "role": "agent"}), ok=(201,)),
+    ("PATCH", "/api/v1/admin/users/{name}"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/users/{_account(w, c)}", {"capacity": 2})),
+    ("POST", "/api/v1/admin/users/{name}/password"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/users/{_account(w, c)}/password", {})),
+    ("GET", "/api/v1/admin/tokens"): Rule(ADMINS, fixed("/api/v1/admin/tokens")),
+    ("POST", "/api/v1/admin/tokens"): Rule(ADMINS, lambda w, c: Call("/api/v1/admin/tokens", {
+        "name": f"walk-script-{next(w.serial)}", "role": "api"}), ok=(201,)),
+    ("DELETE", "/api/v1/admin/tokens/{token_id}"): Rule(
+        ADMINS, lambda w, c: Call(f"/api/v1/admin/tokens/{_api_token(w, c)}")),
+    # Business hours and the widget look: admins (settings.manage); the look itself, anyone.
+    ("GET", "/api/v1/admin/settings"): Rule(ADMINS, fixed("/api/v1/admin/settings")),
+    ("PUT", "/api/v1/admin/settings"): Rule(ADMINS, fixed("/api/v1/admin/settings", {"widget": {"title": "Walk"}})),
+    ("GET", "/api/v1/widget/settings"): Rule(ANYONE, fixed("/api/v1/widget/settings")),
     # The knowledge base: admins (knowledge.manage).
     ("GET", "/api/v1/admin/kb/documents"): Rule(ADMINS, fixed("/api/v1/admin/kb/documents")),
     ("POST", "/api/v1/admin/kb/documents"): Rule(ADMINS, _kb_upload, ok=(202,)),
@@ -357,6 +401,12 @@ TABLE: dict[tuple[str, str], Rule] = {
         ADMINS, lambda w, c: Call(f"/api/v1/admin/kb/documents/{_kb_document(w, c)}/reindex"), ok=(202,)),
     ("POST", "/api/v1/admin/kb/reindex"): Rule(ADMINS, fixed("/api/v1/admin/kb/reindex"), ok=(202,)),
     ("POST", "/api/v1/admin/kb/search"): Rule(ADMINS, fixed("/api/v1/admin/kb/search", {"query": "walk page"})),
+    # Intents and rules: admins (intents.manage).
+    ("GET", "/api/v1/admin/intents"): Rule(ADMINS, fixed("/api/v1/admin/intents")),
+    ("POST", "/api/v1/admin/intents/{intent}/examples"): Rule(ADMINS, lambda w, c: Call(
+        "/api/v1/admin/intents/walk/examples", {"text": f"walk example {next(w.serial)}"}), ok=(201,)),
+    ("DELETE", "/api/v1/admin/intents/{intent}/examples/{example_id}"): Rule(ADMINS, _intent_example),
+    ("POST", "/api/v1/admin/intents/try"): Rule(ADMINS, fixed("/api/v1/admin/intents/try", {"text": "hello"})),
     # Reports, the conversation search and the export: supervisors and admins (reports.read).
     ("GET", "/api/v1/admin/reports"): Rule(REPORTS, fixed("/api/v1/admin/reports")),
     ("GET", "/api/v1/admin/conversations"): Rule(REPORTS, fixed("/api/v1/admin/conversations?q=hello")),
