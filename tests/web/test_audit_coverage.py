@@ -2,9 +2,9 @@
 
 Through a real `appliance serve` and the real CLI: sign-in (ok and failed) and sign-out, API
 tokens created, used and revoked, a model switched, knowledge added and removed, a conversation
-taken over, transferred and read, accounts added and disabled. HTTP actions carry the client's
-address (127.0.0.1 here); CLI actions are `cli` from `local`. The admin reads it all at
-`GET /api/v1/admin/audit` and checks the chain at `GET /api/v1/admin/audit/verify`.
+taken over, transferred and read, accounts added and disabled, intent examples taught and removed.
+HTTP actions carry the client's address (127.0.0.1 here); CLI actions are `cli` from `local`. The
+admin reads it all at `GET /api/v1/admin/audit` and checks the chain at `GET /api/v1/admin/audit/verify`.
 """
 
 from __future__ import annotations
@@ -196,6 +196,32 @@ def test_webhooks_added_tested_and_removed_are_audited_without_their_secret(env:
     gone = env.one("webhook.remove", "http://127.0.0.1:9/audited")
     assert (gone["actor"], gone["ip"], gone["detail"]) == ("cli", "local", hook), gone
     assert secret not in json.dumps(env.records())
+
+
+def test_intent_examples_taught_and_removed_in_the_console_name_the_admin_address_and_text(env: Env) -> None:
+    text = "put me through to a supervisor"
+    status, made = env.admin.call("POST", "/api/v1/admin/intents/human/examples", {"text": text})
+    assert status == 201, made
+    added = env.one("intent.example.add", "human")
+    assert (added["actor"], added["ip"], added["before"], added["after"]) == ("admin:admin", HERE, "", text), added
+    status, _ = env.admin.call("DELETE", f"/api/v1/admin/intents/human/examples/{made['example']['id']}")
+    assert status == 200
+    removed = env.one("intent.example.remove", "human")
+    assert (removed["actor"], removed["ip"], removed["before"], removed["detail"]) == (
+        "admin:admin", HERE, text, "console"), removed
+
+
+def test_settings_changed_in_the_console_are_audited_with_the_part_before_and_after(env: Env) -> None:
+    status, changed = env.admin.call("PUT", "/api/v1/admin/settings", {
+        "desk": {"timezone": "Asia/Shanghai", "hours": ["mon-sun 00:00-24:00"]}, "widget": {"title": "审计"}})
+    assert status == 200, changed
+    hours = env.one("settings.change", "desk.hours")
+    assert (hours["actor"], hours["ip"]) == ("admin:admin", HERE), hours
+    assert json.loads(hours["before"])["timezone"] == "UTC", hours
+    assert json.loads(hours["after"]) == {"timezone": "Asia/Shanghai", "hours": ["mon-sun 00:00-24:00"],
+                                          "holidays": []}, hours
+    look = env.one("settings.change", "widget.look")
+    assert (look["actor"], json.loads(look["after"])["title"]) == ("admin:admin", "审计"), look
 
 
 def test_the_admin_checks_the_chain_over_http_and_with_the_cli(env: Env) -> None:
