@@ -2,6 +2,9 @@
  * The appliance chat widget loader. Put on any page:
  *   <script src="https://support.example/widget.js" data-title="Help" data-color="#0b5cff"
  *           data-lang="zh" data-position="right" async></script>
+ * It asks <origin>/api/v1/widget/settings for the look an admin chose on the console's Settings
+ * page (title, accent colour, launcher side, greeting); an attribute given here wins over it, and
+ * with neither the built-in look is used (the chat page reads the greeting itself).
  * It adds a launcher button and, on first click, an iframe with <origin>/chat?embed=1. The page
  * and the iframe exchange only two postMessage events, both from the iframe:
  *   {type: "appliance:close"}           hide the chat
@@ -18,9 +21,7 @@
   var origin = new URL(script.src, location.href).origin;
   var lang = (data.lang || navigator.language || "").toLowerCase().indexOf("zh") === 0 ? "zh" : "en";
   var label = lang === "zh" ? "在线客服" : "Chat with us";
-  var title = data.title || "";
-  var color = data.color && CSS.supports("color", data.color) ? data.color : "#0b5cff";
-  var side = data.position === "left" ? "left" : "right";
+  var title, accent, color, side; // accent: the colour chosen by the page or the admin, if any
   var SVG = "http://www.w3.org/2000/svg";
 
   var launcher, badge, frame, iconChat, iconClose;
@@ -54,8 +55,17 @@
     return y > 170 ? "#111827" : "#fff";
   }
 
+  function useLook(look) {
+    title = data.title || look.title || "";
+    var wanted = data.color || look.color || "";
+    accent = wanted && CSS.supports("color", wanted) ? wanted : "";
+    color = accent || "#0b5cff";
+    var position = data.position || look.position;
+    side = position === "left" ? "left" : "right";
+  }
+
   function chatUrl() {
-    var q = new URLSearchParams({ embed: "1", lang: lang, title: title, color: data.color || "", page: location.href });
+    var q = new URLSearchParams({ embed: "1", lang: lang, title: title, color: accent, page: location.href });
     return origin + "/chat?" + q.toString();
   }
 
@@ -64,7 +74,7 @@
     launcher.type = "button";
     launcher.setAttribute("aria-label", label);
     launcher.setAttribute("aria-expanded", "false");
-    launcher.title = label;
+    launcher.title = title || label;
     css(launcher, {
       all: "initial", position: "fixed", bottom: "20px", top: "auto", width: "56px", height: "56px", padding: "0",
       margin: "0", border: "0", "border-radius": "50%", background: color, color: inkFor(color),
@@ -153,7 +163,17 @@
     else if (message.type === "appliance:unread") setUnread(Math.max(0, parseInt(message.count, 10) || 0));
   }
 
+  function start() {
+    fetch(origin + "/api/v1/widget/settings", { credentials: "omit" })
+      .then(function (response) { return response.ok ? response.json() : {}; })
+      .catch(function () { return {}; })
+      .then(function (look) {
+        useLook(look && typeof look === "object" ? look : {});
+        build();
+      });
+  }
+
   window.ApplianceWidget = Object.freeze({ open: open, close: close, toggle: toggle });
-  if (document.body) build();
-  else document.addEventListener("DOMContentLoaded", build);
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();

@@ -35,14 +35,28 @@ function inkFor(color) {
   return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 ? "#111827" : "#fff";
 }
 
-function setUpPage() {
+/** The look an admin chose on the Settings page ({} when it cannot be read: the built-in look). */
+async function storedLook() {
+  try {
+    const response = await fetch("/api/v1/widget/settings", { signal: AbortSignal.timeout(3000) });
+    return response.ok ? await response.json() : {};
+  } catch {
+    return {};
+  }
+}
+
+// What the embed (or a link) says in the query wins over the Settings page, which wins over the
+// built-in title, welcome line and accent.
+function setUpPage(look) {
   document.documentElement.lang = language === "zh" ? "zh-CN" : "en";
   document.body.classList.toggle("embedded", embedded);
   applyStrings(document, t);
-  const title = (query.get("title") || "").trim() || t("title");
+  const title = (query.get("title") || "").trim() || look.title || t("title");
   $("#chat-title").textContent = title;
   document.title = embedded ? title : `${title} · ${t("pageTitle")}`;
-  const color = (query.get("color") || "").trim();
+  const greeting = (language === "zh" ? look.greeting_zh : look.greeting_en) || "";
+  if (greeting) $("#empty").textContent = greeting;
+  const color = (query.get("color") || "").trim() || look.color || "";
   if (color && CSS.supports("color", color)) {
     document.documentElement.style.setProperty("--accent", color);
     const ink = inkFor(color);
@@ -69,7 +83,7 @@ function tellHost(message) {
   window.parent.postMessage(message, origin === "null" ? "*" : origin);
 }
 
-setUpPage();
+setUpPage(await storedLook());
 
 const state = { status: null, unread: 0, agentTypingTimer: 0 };
 const logRoot = $("#log");
