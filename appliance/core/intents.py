@@ -6,7 +6,10 @@ which carries the exact wording and keeps the classifier useful for Chinese when
 model is English-only. Two experts vote:
 
 - a softmax (multinomial logistic) regression on ``[e; h]`` with a light L2 penalty, trained by
-  L-BFGS (60 iterations: a few seconds for 10,000 examples on two cores);
+  L-BFGS (60 iterations: a few seconds for 10,000 examples on two cores). Retrained after a few
+  examples changed (``train(..., previous=model)``), it starts from the previous weights (new
+  intents from zero) and takes ``WARM_ITERATIONS``: the optimum moved little (the unchanged
+  examples' hashed features are reused too);
 - nearest examples: for each intent, the best similarity ``(e·eᵢ + h·hᵢ) / 2`` to one of its
   examples.
 
@@ -41,10 +44,13 @@ import numpy.typing as npt
 Matrix = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.float64]
 Indexes = npt.NDArray[np.int64]
+Trained = tuple[list[str], Matrix | None]  # a regression's intents and weights
 
 HASH_DIM = 1024
 L2_PENALTY = 1e-5
 LBFGS_ITERATIONS = 60
+WARM_ITERATIONS = 15
+WARM_SHARE = 0.9  # of the intents the previous regression must know to start from it
 NEIGHBOUR_WEIGHT = 5.0
 CANDIDATES = 8
 TOP = 3  # intents a prediction lists
@@ -125,14 +131,14 @@ def _loss_and_gradient(weights: Matrix, x: Matrix, targets: Matrix, penalty: flo
 
 def train_softmax(
     x: Matrix, y: npt.NDArray[np.int64], classes: int, *, penalty: float = L2_PENALTY,
-    iterations: int | None = None, memory: int = 10,
+    iterations: int | None = None, memory: int = 10, start: Matrix | None = None,
 ) -> Matrix:
     """Weights ``(features + 1, classes)`` (last row: bias) of an L2-penalised softmax regression,
-    minimised with L-BFGS and a backtracking (Armijo) line search."""
+    minimised with L-BFGS and a backtracking (Armijo) line search from ``start`` (zeros if None)."""
     x = np.hstack([x, np.ones((x.shape[0], 1), dtype=np.float32)])
     targets = np.zeros((x.shape[0], classes), dtype=np.float32)
     targets[np.arange(x.shape[0]), y] = 1.0
-    weights = np.zeros((x.shape[1], classes), dtype=np.float32)
+    weights = np.zeros((x.shape[1], classes), dtype=np.float32) if start is None else start.astype(np.float32)
     loss, gradient = _loss_and_gradient(weights, x, targets, penalty)
     steps: list[Matrix] = []
     changes: list[Matrix] = []
@@ -198,37 +204,51 @@ class IntentModel:
         self._values = hashed[nonzero].astype(np.float32)
         self._row_starts = np.searchsorted(nonzero[0], np.arange(hashed.shape[0] + 1)).astype(np.int64)
         self._starts = np.searchsorted(example_labels, np.arange(len(labels) + 1)).astype(np.int64)
+        self._trial: Trained | None = None  # the calibration regression, for a retraining to start from
+        self._counts: CountRows | None = None  # the examples' hashed counts, for a retraining to reuse
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[str], embeddings: Matrix) -> IntentModel:
+    def train(cls, texts: Sequence[str], labels: Sequence[str], embeddings: Matrix,
+              previous: IntentModel | None = None) -> IntentModel:
         """Train on example ``texts`` with their ``labels`` and embeddings (one row per text),
-        and learn the out-of-scope gate from held-out examples."""
+        and learn the out-of-scope gate from held-out examples. ``previous``: a model trained on
+        nearly the same examples, whose regressions (the calibration one and the final one) this
+        one's start from."""
         if not (len(texts) == len(labels) == embeddings.shape[0]) or not texts:
             raise ValueError("need one label and one embedding row per example, and at least one example")
         e = np.asarray(embeddings, dtype=np.float32)
+        known = previous._counts if previous is not None else None
+        counts = known.of(texts) if known is not None else [hashed_counts(text) for text in texts]
         held = _held_out(texts, labels)
-        gate = FALLBACK_GATE
+        gate, trial = FALLBACK_GATE, None
         if held and len(set(labels)) > 1:
             kept = np.setdiff1d(np.arange(len(texts)), held)
-            trial = cls._fit([texts[i] for i in kept], [labels[i] for i in kept], e[kept])
+            trial = cls._fit([labels[i] for i in kept], [counts[i] for i in kept], e[kept],
+                             start=previous._trial if previous is not None else None)
             gate = trial._learn_gate([texts[i] for i in held], [labels[i] for i in held], e[held])
-        return cls._fit(texts, labels, e, gate)
+        model = cls._fit(labels, counts, e, gate,
+                         start=(previous.labels, previous._weights) if previous is not None else None)
+        model._trial = (trial.labels, trial._weights) if trial is not None else None
+        model._counts = CountRows(texts, counts)
+        return model
 
     @classmethod
-    def _fit(cls, texts: Sequence[str], labels: Sequence[str], e: Matrix, gate: Gate = FALLBACK_GATE) -> IntentModel:
+    def _fit(cls, labels: Sequence[str], counts: Sequence[dict[int, float]], e: Matrix,
+             gate: Gate = FALLBACK_GATE, start: Trained | None = None) -> IntentModel:
         names = sorted(set(labels))
         index = {name: i for i, name in enumerate(names)}
         y = np.array([index[label] for label in labels], dtype=np.int64)
         order = np.argsort(y, kind="stable")
-        counts = [hashed_counts(text) for text in texts]
         document_frequency = np.zeros(HASH_DIM, dtype=np.float32)
         for items in counts:
             document_frequency[list(items)] += 1.0
-        idf = (np.log((1.0 + len(texts)) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
+        idf = (np.log((1.0 + len(counts)) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
         hashed = _hashed_matrix(counts, idf)
         weights = None
         if len(names) > 1:
-            weights = train_softmax(np.hstack([e, hashed]), y, len(names))
+            initial = _carried(start, names, e.shape[1] + HASH_DIM + 1)
+            weights = train_softmax(np.hstack([e, hashed]), y, len(names), start=initial,
+                                    iterations=WARM_ITERATIONS if initial is not None else None)
         return cls(names, weights, idf, np.ascontiguousarray(e[order]), hashed[order], y[order], gate)
 
     def _learn_gate(self, texts: Sequence[str], labels: Sequence[str], e: Matrix) -> Gate:
@@ -308,6 +328,45 @@ class IntentModel:
             in_scope=confidence >= self.gate.confidence and similarity >= self.gate.similarity,
             top=tuple((self.labels[int(candidates[i])], float(probabilities[i])) for i in ranked),
         )
+
+
+class CountRows:
+    """The hashed counts of example texts, kept compactly (sparse rows) so that retraining on
+    nearly the same examples hashes only the new ones (hashing is most of a retraining's time)."""
+
+    def __init__(self, texts: Sequence[str], counts: Sequence[dict[int, float]]) -> None:
+        self._rows = {text: row for row, text in enumerate(texts)}
+        self._starts = np.concatenate([[0], np.cumsum([len(c) for c in counts])]).astype(np.int64)
+        total = int(self._starts[-1])
+        self._columns = np.fromiter((k for c in counts for k in c), dtype=np.int16, count=total)
+        self._values = np.fromiter((v for c in counts for v in c.values()), dtype=np.float32, count=total)
+
+    def of(self, texts: Sequence[str]) -> list[dict[int, float]]:
+        found = []
+        for text in texts:
+            row = self._rows.get(text)
+            if row is None:
+                found.append(hashed_counts(text))
+                continue
+            first, last = int(self._starts[row]), int(self._starts[row + 1])
+            found.append(dict(zip(self._columns[first:last].tolist(), self._values[first:last].tolist(),
+                                  strict=True)))
+        return found
+
+
+def _carried(start: Trained | None, names: list[str], rows: int) -> Matrix | None:
+    """Starting weights for ``names`` from a previous regression: its column for each intent it
+    knew, zeros for a new one; None (start from zero) when it knew too few of them."""
+    if start is None or start[1] is None or start[1].shape[0] != rows:
+        return None
+    known = {name: i for i, name in enumerate(start[0])}
+    if sum(name in known for name in names) < WARM_SHARE * len(names):
+        return None
+    weights = np.zeros((rows, len(names)), dtype=np.float32)
+    for column, name in enumerate(names):
+        if name in known:
+            weights[:, column] = start[1][:, known[name]]
+    return weights
 
 
 def _decide(candidates: Indexes, scores: Scores, nearest: Scores) -> tuple[float, float, int]:

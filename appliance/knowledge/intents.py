@@ -140,15 +140,15 @@ class IntentService:
         configured = await asyncio.to_thread(config_examples, config, examples_csv)
         async with self._lock:
             self.config, self.examples_csv, self._configured = config, examples_csv, configured
-            return await self._retrain()
+            return await self._retrain()  # a new config may change everything: trained afresh
 
     async def refresh(self) -> bool:
         """Adopt the console's changes now in the store; retrains (True) only when they changed
         the examples in force."""
         async with self._lock:
-            return await self._retrain()
+            return await self._retrain(warm=True)
 
-    async def _retrain(self) -> bool:
+    async def _retrain(self, *, warm: bool = False) -> bool:
         changes: list[StoredExample] = []
         if self.store is not None:
             self._version, changes = await self.store.read(lambda c: (stored.version(c), stored.stored_examples(c)))
@@ -159,7 +159,7 @@ class IntentService:
             self._examples = examples
             return False
         started = time.perf_counter()
-        await self.train(pairs)
+        await self.train(pairs, warm=warm)
         self._examples, self._fingerprint = examples, fingerprint
         self.training = Training(examples=len(pairs), intents=len({label for _, label in pairs}),
                                  seconds=round(time.perf_counter() - started, 3), at_ms=time.time_ns() // 1_000_000)
@@ -185,15 +185,17 @@ class IntentService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
 
-    async def train(self, examples: Sequence[Example]) -> None:
-        """Replace the model by one trained on ``examples`` (none: every text is out of scope)."""
+    async def train(self, examples: Sequence[Example], *, warm: bool = False) -> None:
+        """Replace the model by one trained on ``examples`` (none: every text is out of scope);
+        ``warm``: they differ from the current model's by a few, so its regressions are the start."""
         if not examples:
             self._model = None
             return
         texts = [text for text, _ in examples]
         vectors = await self._embed(texts)
         labels = [label for _, label in examples]
-        self._model = await asyncio.to_thread(IntentModel.train, texts, labels, vectors)
+        previous = self._model if warm else None
+        self._model = await asyncio.to_thread(IntentModel.train, texts, labels, vectors, previous)
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings of example texts, through the store's embedding cache when there is one."""

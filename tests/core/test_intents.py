@@ -109,6 +109,27 @@ def test_training_rejects_mismatched_input() -> None:
         IntentModel.train([], [], np.zeros((0, DIM), dtype=np.float32))
 
 
+def test_a_retraining_started_from_the_previous_model_learns_what_changed() -> None:
+    base = train()
+    assert predict(base, "what time does the branch open on saturday")[1] is False
+    more = {**EXAMPLES, "branch_hours": ["when does the branch open", "branch opening hours on saturday",
+                                         "网点几点开门"],
+            "handoff": [*EXAMPLES["handoff"], "I want to complain to your manager"]}
+    texts = [text for examples in more.values() for text in examples]
+    labels = [label for label, examples in more.items() for _ in examples]
+    vectors = np.vstack([embed(t) for t in texts])
+    warm = IntentModel.train(texts, labels, vectors, previous=base)
+    cold = IntentModel.train(texts, labels, vectors)
+    for text, label in [("what time does the branch open on saturday", "branch_hours"),
+                        ("I would like to complain to the manager", "handoff"), ("网点几点开门呢", "branch_hours"),
+                        ("where is my package", "order_status"), ("my debit card was stolen yesterday", "card_lost")]:
+        assert predict(warm, text) == predict(cold, text) == (label, True), text
+    # Too few intents in common: trained afresh, as if there were no previous model.
+    other = IntentModel.train(["hello", "hi there", "bye", "see you"], ["hi", "hi", "bye", "bye"],
+                              np.vstack([embed(t) for t in ["hello", "hi there", "bye", "see you"]]), previous=base)
+    assert predict(other, "hello there") == ("hi", True)
+
+
 def test_softmax_regression_separates_classes() -> None:
     rng = np.random.default_rng(7)
     centres = rng.standard_normal((4, 16)).astype(np.float32) * 3
