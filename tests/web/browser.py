@@ -14,9 +14,11 @@ import datetime as dt
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +212,30 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
+
+
+@contextmanager
+def host_site(pages: dict[str, str], *, lang: str = "en") -> Iterator[str]:
+    """Somebody's web site on another origin: each path of ``pages`` a page whose body is its
+    HTML (a widget's script tag, say); yields the site's base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            html = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Shop</title></head>'
+                    f'<body><h1>Our shop</h1>{pages.get(self.path, "")}</body></html>').encode()
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(html)))
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

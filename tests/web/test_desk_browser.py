@@ -9,9 +9,7 @@ conversation, banners, buttons, forms, inbox rows and tab counts, desktop notifi
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from tests.web.browser import (
     closed_all_week_but_one,
     conversation_log,
     desk_running,
+    host_site,
     inbox_row,
     message_box,
     new_context,
@@ -344,29 +343,10 @@ def test_chinese_browser_gets_the_chinese_pages_and_bot(browser: Browser, desk: 
 @pytest.fixture
 def host_page(desk: Desk) -> Iterator[str]:
     """Somebody's web site on another origin, with the widget's one script tag."""
-    html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>'
-            f'<body><h1>Our shop</h1><p>Welcome to the shop.</p>'
-            f'<script src="{desk.url}/widget.js" data-title="Help" data-lang="en"></script></body></html>').encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(html)))
-            self.end_headers()
-            self.wfile.write(html)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/shop.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+    page = (f'<p>Welcome to the shop.</p>'
+            f'<script src="{desk.url}/widget.js" data-title="Help" data-lang="en"></script>')
+    with host_site({"/shop.html": page}) as site:
+        yield f"{site}/shop.html"
 
 
 def test_widget_on_a_host_page_opens_a_working_chat(browser: Browser, desk: Desk, host_page: str) -> None:

@@ -6,17 +6,15 @@ person to the leave-a-message form at once. In English and Chinese. Real server,
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.web.admin.test_audit_page import sign_in_zh
-from tests.web.browser import chromium, desk_running, new_context, open_chat, screenshot, sign_in
+from tests.web.browser import chromium, desk_running, host_site, new_context, open_chat, screenshot, sign_in
 from tests.web.test_desk_browser import LEAVE_MESSAGE_EN
 
 ACCENT, ACCENT_RGB = "#e4572e", "rgb(228, 87, 46)"
@@ -29,36 +27,14 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-@contextmanager
-def host_site(desk_url: str) -> Iterator[str]:
-    """Somebody's web site on another origin: /plain.html embeds the widget with no look of its
-    own, /branded.html with its own title and colour."""
-    pages = {
+def shop_site(desk_url: str) -> AbstractContextManager[str]:
+    """/plain.html embeds the widget with no look of its own, /branded.html with its own title
+    and colour."""
+    return host_site({
         "/plain.html": f'<script src="{desk_url}/widget.js" data-lang="zh"></script>',
         "/branded.html": f'<script src="{desk_url}/widget.js" data-lang="zh" data-title="Shop help"'
                          ' data-color="#1b7f46"></script>',
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            html = (f'<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>Shop</title></head>'
-                    f'<body><h1>Our shop</h1>{pages.get(self.path, "")}</body></html>').encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(html)))
-            self.end_headers()
-            self.wfile.write(html)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    }, lang="zh")
 
 
 def background(locator: Locator) -> str:
@@ -77,7 +53,7 @@ def open_settings(page: Page) -> None:
 
 
 def test_admin_sets_the_look_and_the_hours_and_visitors_see_them(browser: Browser, tmp_path: Path) -> None:
-    with desk_running(tmp_path) as desk, host_site(desk.url) as site:
+    with desk_running(tmp_path) as desk, shop_site(desk.url) as site:
         admin = sign_in(new_context(browser), desk, "admin", desk.node.admin_password)
         open_settings(admin)
         look = admin.get_by_role("form", name="Widget look")
