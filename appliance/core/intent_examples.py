@@ -22,7 +22,7 @@ from appliance.core.errors import Conflict, InputError, NotFound
 
 MAX_EXAMPLE_CHARS = 500
 MAX_INTENT_CHARS = 64
-_INTENT_NAME = re.compile(r"^\w[\w.-]*$")
+_INTENT_NAME = re.compile(r"\w[\w.-]*")
 _SPACE = re.compile(r"\s+")
 
 Origin = Literal["config", "console"]
@@ -60,7 +60,7 @@ def clean_text(text: str) -> str:
 
 def check_intent_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > MAX_INTENT_CHARS or not _INTENT_NAME.match(name):
+    if not name or len(name) > MAX_INTENT_CHARS or not _INTENT_NAME.fullmatch(name):
         raise InputError(f"intent: {name!r} is not an intent name (letters, digits, _ . -; at most "
                          f"{MAX_INTENT_CHARS} characters)")
     return name
