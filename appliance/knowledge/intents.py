@@ -105,7 +105,7 @@ class IntentService:
         self._configured: list[Example] = []
         self._examples: list[IntentExample] = []
         self._fingerprint = ""
-        self._version: tuple[int, int] = (-1, -1)
+        self._version = -1
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
 

@@ -22,9 +22,14 @@ if TYPE_CHECKING:  # the writer imports apply, which imports this module
 Configured = Sequence[tuple[str, str]]  # (text, intent) from the config and its CSV
 
 
+_VERSION = "intent_examples.version"
+
+
 def _changed(conn: Connection, e: ev.Event, intent: str, text: str, removed: bool) -> None:
     _lww(conn, "intent_examples", "id", ie.example_id(intent, text), e,
          {"intent": intent, "text": text, "removed": int(removed)})
+    conn.execute("INSERT INTO node_state (key, value) VALUES (?, 1)"
+                 " ON CONFLICT (key) DO UPDATE SET value = value + 1", (_VERSION,))
 
 
 @handles(ev.IntentExampleAdded)
@@ -42,10 +47,11 @@ def stored_examples(conn: Connection) -> list[ie.StoredExample]:
     return [ie.StoredExample(intent=r[0], text=r[1], removed=bool(r[2])) for r in rows]
 
 
-def version(conn: Connection) -> tuple[int, int]:
-    """Moves whenever a console change is applied here, local or replicated."""
-    row = conn.execute("SELECT count(*), coalesce(max(hlc), 0) FROM intent_examples").fetchone()
-    return int(row[0]), int(row[1])
+def version(conn: Connection) -> int:
+    """Moves whenever a console change is applied here, local or replicated (even one that loses
+    to a newer change, or changes a row older than the newest)."""
+    row = conn.execute("SELECT value FROM node_state WHERE key = ?", (_VERSION,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def add_example(configured: Configured, intent: str, text: str, *, actor: str, ip: str
